@@ -1,0 +1,13 @@
+//! AWS secrets engine for HashiCorp Vault and OpenBao, as an external plugin.
+//!
+//! Three layers, dependencies pointing one way:
+//! - [`aws`]: the engine (paths, credentials, AWS calls);
+//! - [`framework`]: what any secrets engine needs (path table, fields, storage, WAL, leases);
+//! - [`plugin`]: how the server launches and reaches us (go-plugin, AutoMTLS, broker);
+//!
+//! with [`proto`] holding the generated wire types.
+
+pub mod aws;
+pub mod framework;
+pub mod plugin;
+pub mod proto;

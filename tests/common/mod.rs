@@ -1,0 +1,2 @@
+//! Shared helpers for the Rust tests.
+pub mod host;
