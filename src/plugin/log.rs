@@ -130,18 +130,26 @@ impl<'a> MakeWriter<'a> for QuietStderr {
     }
 }
 
-/// Installs the subscriber. Level from `AWS_PLUGIN_LOG_LEVEL` (trace..error), default debug;
-/// the server drops lines below its own level anyway.
+/// Installs the subscriber. Our own lines at `AWS_PLUGIN_LOG_LEVEL` (trace..error,
+/// default debug; the server drops lines below its own level anyway); the
+/// libraries underneath (h2, hyper, rustls, the AWS SDK) only at warn and above.
 pub fn init() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let level = std::env::var("AWS_PLUGIN_LOG_LEVEL")
         .ok()
         .and_then(|l| l.parse::<Level>().ok())
         .unwrap_or(Level::DEBUG);
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+    let filter = Targets::new()
+        .with_target(env!("CARGO_CRATE_NAME"), level)
+        .with_default(Level::WARN);
+    let layer = tracing_subscriber::fmt::layer()
         .event_format(HclogJson)
         .with_writer(QuietStderr)
-        .try_init();
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 #[cfg(test)]

