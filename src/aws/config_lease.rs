@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::framework::fields::{format_go_duration, parse_duration_seconds, FieldType};
+use crate::framework::fields::{format_go_duration, parse_duration_second_nanos, FieldType};
 use crate::framework::{handler, obj, Ctx, Error, Field, HandlerResult, Operation, Path, Response};
 
 use super::AwsBackend;
@@ -29,8 +29,9 @@ impl LeaseConfig {
 
 /// Validated write input.
 struct LeaseInput {
-    lease_secs: i64,
-    lease_max_secs: i64,
+    /// Nanoseconds, as Go's time.Duration.
+    lease: i64,
+    lease_max: i64,
 }
 
 fn parse_input(ctx: &Ctx<AwsBackend>) -> Result<LeaseInput, Error> {
@@ -42,21 +43,19 @@ fn parse_input(ctx: &Ctx<AwsBackend>) -> Result<LeaseInput, Error> {
     if lease_max.is_empty() {
         return Err(Error::bad("'lease_max' is a required parameter"));
     }
-    let lease_secs =
-        parse_duration_seconds(&lease).map_err(|e| Error::bad(format!("Invalid lease: {e}")))?;
-    let lease_max_secs = parse_duration_seconds(&lease_max)
-        .map_err(|e| Error::bad(format!("Invalid lease_max: {e}")))?;
     Ok(LeaseInput {
-        lease_secs,
-        lease_max_secs,
+        lease: parse_duration_second_nanos(&lease)
+            .map_err(|e| Error::bad(format!("Invalid lease: {e}")))?,
+        lease_max: parse_duration_second_nanos(&lease_max)
+            .map_err(|e| Error::bad(format!("Invalid lease_max: {e}")))?,
     })
 }
 
 async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let input = parse_input(&ctx)?;
     let entry = LeaseConfig {
-        lease: input.lease_secs.saturating_mul(1_000_000_000),
-        lease_max: input.lease_max_secs.saturating_mul(1_000_000_000),
+        lease: input.lease,
+        lease_max: input.lease_max,
     };
     ctx.storage.put_json(KEY, &entry).await?;
     Ok(None)

@@ -1,17 +1,89 @@
 //! THE ENGINE: the AWS secrets engine's path table, secret types and hooks.
 //! Reads like the table of the engine's API; each path family lives in its own file.
 
+pub mod clients;
 pub mod config_lease;
+pub mod config_root;
+pub mod creds;
+pub mod iam_user;
+pub mod role;
+pub mod roles;
+pub mod rotate_root;
+pub mod secret;
+pub mod sts;
+pub mod username;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::framework::{Framework, SpecialPaths};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Per-mount state. Durable state lives in storage; this holds caches only.
+use tokio::sync::Mutex;
+
+use crate::framework::storage::Storage;
+use crate::framework::{Error, Framework, SpecialPaths};
+
+use clients::Clients;
+use config_root::RootConfig;
+
+/// Per-mount state. Durable state lives in storage; this holds caches only,
+/// all rebuilt from storage on demand.
 #[derive(Default)]
-pub struct AwsBackend {}
+pub struct AwsBackend {
+    /// Cached clients with the config generation they were built from.
+    clients: std::sync::RwLock<Option<(u64, Arc<Clients>)>>,
+    /// Bumped whenever `config/root` changes; stale cached clients are ignored.
+    generation: AtomicU64,
+    /// One client build at a time.
+    build_lock: Mutex<()>,
+    /// Serialises rotate-root on this node.
+    pub rotation_lock: Mutex<()>,
+}
+
+impl AwsBackend {
+    fn cached(&self) -> Option<Arc<Clients>> {
+        let now = self.generation.load(Ordering::SeqCst);
+        match self.clients.read() {
+            Ok(g) => g
+                .as_ref()
+                .filter(|(gen, _)| *gen == now)
+                .map(|(_, c)| c.clone()),
+            Err(_) => None,
+        }
+    }
+
+    /// The mount's cached AWS clients, built from `config/root` on first use.
+    pub async fn clients(&self, storage: &Storage) -> Result<Arc<Clients>, Error> {
+        if let Some(c) = self.cached() {
+            return Ok(c);
+        }
+        let _building = self.build_lock.lock().await;
+        if let Some(c) = self.cached() {
+            return Ok(c);
+        }
+        let gen = self.generation.load(Ordering::SeqCst);
+        let cfg = RootConfig::load(storage)
+            .await?
+            .unwrap_or_else(RootConfig::new_default);
+        let built = Arc::new(clients::build(&cfg).await?);
+        if let Ok(mut slot) = self.clients.write() {
+            *slot = Some((gen, built.clone()));
+        }
+        Ok(built)
+    }
+
+    /// Forgets the cached clients (config changed here or on another node).
+    pub fn drop_clients(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn invalidate(&self, key: &str) {
+        if key == config_root::KEY {
+            self.drop_clients();
+        }
+    }
+}
 
 /// Engine description shown by `path-help` on the mount root.
 pub const BACKEND_HELP: &str = "\
@@ -28,23 +100,36 @@ pub fn version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// Minimum age of a WAL entry before rollback acts on it (an issue in flight
+/// must not be undone under its feet).
+pub const WAL_MIN_AGE: Duration = Duration::from_secs(5 * 60);
+
 /// The engine.
 pub fn framework() -> Framework<AwsBackend> {
     Framework {
         help: BACKEND_HELP,
-        paths: vec![config_lease::path()],
-        secrets: Vec::new(),
+        paths: vec![
+            config_root::path(),
+            rotate_root::path(),
+            config_lease::path(),
+            roles::path(),
+            roles::list_path(),
+            creds::path(),
+        ],
+        secrets: vec![secret::secret_type()],
         special_paths: SpecialPaths {
             local_storage: vec!["wal/".into()],
             seal_wrap_storage: vec!["config/root".into(), "static-creds/".into()],
             ..SpecialPaths::default()
         },
         factory: Arc::new(|_: &HashMap<String, String>| AwsBackend::default()),
-        wal_rollback: None,
-        wal_rollback_min_age: Duration::from_secs(5 * 60),
+        wal_rollback: Some(Arc::new(|ctx, kind, data| {
+            Box::pin(secret::rollback(ctx, kind, data))
+        })),
+        wal_rollback_min_age: WAL_MIN_AGE,
         periodic: None,
         initialize: None,
-        invalidate: None,
+        invalidate: Some(Arc::new(|b: &AwsBackend, key: &str| b.invalidate(key))),
         cleanup: None,
         version: version(),
     }

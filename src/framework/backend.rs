@@ -50,6 +50,8 @@ pub type MountHook<B> = Arc<dyn Fn(Ctx<B>) -> BoxFut<Result<(), Error>> + Send +
 pub type Factory<B> = Arc<dyn Fn(&HashMap<String, String>) -> B + Send + Sync>;
 /// Called when a storage key changed elsewhere (drop caches).
 pub type Invalidate<B> = Arc<dyn Fn(&B, &str) + Send + Sync>;
+/// Called when a mount is unloaded.
+pub type Cleanup<B> = Arc<dyn Fn(&B) + Send + Sync>;
 
 /// Everything that describes an engine. Built once; shared by all mounts.
 pub struct Framework<B> {
@@ -64,7 +66,7 @@ pub struct Framework<B> {
     pub periodic: Option<MountHook<B>>,
     pub initialize: Option<MountHook<B>>,
     pub invalidate: Option<Invalidate<B>>,
-    pub cleanup: Option<Arc<dyn Fn(&B) + Send + Sync>>,
+    pub cleanup: Option<Cleanup<B>>,
     pub version: String,
 }
 

@@ -13,7 +13,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::error::Error;
-use super::fields::{parse_value, zero_value, FieldType, FieldValue};
+use super::fields::{default_or_zero, parse_field, validation_failed, FieldType, FieldValue};
 use super::request::{Operation, Request, Response};
 use super::storage::{Storage, SystemView};
 
@@ -210,23 +210,22 @@ impl FieldData {
     pub fn parse(schema: &[Field], raw: &Map<String, Value>) -> Result<(Self, Vec<String>), Error> {
         let mut fd = FieldData::default();
         for f in schema {
-            match raw.get(f.name) {
+            let supplied = match raw.get(f.name) {
                 Some(v) => {
-                    let parsed = parse_value(f.ty, v).map_err(|why| {
-                        Error::bad(format!(
-                            "Field validation failed: error converting input for field {:?}: {why}",
-                            f.name
-                        ))
-                    })?;
+                    parse_field(f.name, f.ty, v).map_err(|e| Error::bad(validation_failed(&e)))?
+                }
+                None => None,
+            };
+            match supplied {
+                Some(parsed) => {
                     fd.values.insert(f.name.to_string(), parsed);
                     fd.present.insert(f.name.to_string());
                 }
                 None => {
-                    let v = match &f.default {
-                        Some(d) => parse_value(f.ty, d).unwrap_or_else(|_| zero_value(f.ty)),
-                        None => zero_value(f.ty),
-                    };
-                    fd.values.insert(f.name.to_string(), v);
+                    fd.values.insert(
+                        f.name.to_string(),
+                        default_or_zero(f.ty, f.default.as_ref()),
+                    );
                 }
             }
         }

@@ -142,14 +142,9 @@ impl GrpcBroker for BrokerService {
         let mut inbound = request.into_inner();
         let broker = self.0.clone();
         tokio::spawn(async move {
-            loop {
-                match inbound.message().await {
-                    Ok(Some(info)) => {
-                        tracing::trace!(service_id = info.service_id, network = %info.network, "broker connection announced");
-                        broker.record(info);
-                    }
-                    Ok(None) | Err(_) => break,
-                }
+            while let Ok(Some(info)) = inbound.message().await {
+                tracing::trace!(service_id = info.service_id, network = %info.network, "broker connection announced");
+                broker.record(info);
             }
             tracing::debug!("broker stream closed by the server; exiting");
             broker.shutdown.trigger();

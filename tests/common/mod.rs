@@ -1,2 +1,3 @@
 //! Shared helpers for the Rust tests.
 pub mod host;
+pub mod moto;

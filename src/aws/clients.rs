@@ -1,0 +1,160 @@
+//! AWS SDK clients built from `config/root`, cached per mount and dropped when
+//! the config changes (write, rotate-root, Invalidate) — never per request.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+
+use crate::framework::Error;
+
+use super::config_root::RootConfig;
+
+/// Connect timeout for AWS endpoints.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read timeout for one HTTP response.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on one call including its retries.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The engine's IAM and STS clients for one mount.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Region: configured, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else us-east-1.
+pub fn effective_region(configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "us-east-1".to_string())
+}
+
+/// Static keys, or `None` for the SDK's default chain; exactly one key is an error.
+pub fn static_credentials(
+    access_key: &str,
+    secret_key: &str,
+) -> Result<Option<Credentials>, Error> {
+    match (access_key.is_empty(), secret_key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(Credentials::new(access_key, secret_key, None, None, "config/root"))),
+        _ => Err(Error::bad(
+            "static AWS client credentials haven't been properly configured (the access key or secret key were provided but not both)",
+        )),
+    }
+}
+
+fn retry_config(max_retries: i64) -> RetryConfig {
+    if max_retries < 0 {
+        RetryConfig::standard()
+    } else {
+        let attempts = u32::try_from(max_retries.saturating_add(1)).unwrap_or(u32::MAX);
+        RetryConfig::standard().with_max_attempts(attempts.max(1))
+    }
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// Shared SDK config for `creds` (static or default chain) in `region`.
+pub async fn sdk_config(
+    creds: Option<Credentials>,
+    region: String,
+    max_retries: i64,
+) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .retry_config(retry_config(max_retries))
+        .timeout_config(timeouts());
+    if let Some(c) = creds {
+        loader = loader.credentials_provider(c);
+    }
+    loader.load().await
+}
+
+/// An IAM client on `cfg`'s endpoint with `sdk`.
+pub fn iam_client(sdk: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_iam::Client {
+    let mut b = aws_sdk_iam::config::Builder::from(sdk);
+    if !endpoint.is_empty() {
+        b = b.endpoint_url(endpoint);
+    }
+    aws_sdk_iam::Client::from_conf(b.build())
+}
+
+/// An STS client on `endpoint` (and `region` when set).
+pub fn sts_client(
+    sdk: &aws_config::SdkConfig,
+    endpoint: &str,
+    region: &str,
+) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(sdk);
+    if !endpoint.is_empty() {
+        b = b.endpoint_url(endpoint);
+        if !region.is_empty() {
+            b = b.region(Region::new(region.to_string()));
+        }
+    }
+    aws_sdk_sts::Client::from_conf(b.build())
+}
+
+/// Builds both clients from the root config.
+pub async fn build(cfg: &RootConfig) -> Result<Clients, Error> {
+    let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
+    let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
+    Ok(Clients {
+        iam: iam_client(&sdk, &cfg.iam_endpoint),
+        sts: sts_client(&sdk, &cfg.sts_endpoint, &cfg.sts_region),
+    })
+}
+
+/// Clients using explicit keys against the same endpoints (rotate-root's new key).
+pub async fn build_with_keys(
+    cfg: &RootConfig,
+    access_key: &str,
+    secret_key: &str,
+) -> Result<Clients, Error> {
+    let mut c = cfg.clone();
+    c.access_key = access_key.to_string();
+    c.secret_key = secret_key.to_string();
+    build(&c).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_key_alone_is_refused() {
+        assert!(static_credentials("", "").expect("chain").is_none());
+        assert!(static_credentials("a", "b").expect("static").is_some());
+        let e = static_credentials("a", "").expect_err("half");
+        assert!(e.to_string().contains("haven't been properly configured"));
+    }
+
+    #[test]
+    fn retries_map_to_attempts() {
+        assert_eq!(retry_config(0).max_attempts(), 1);
+        assert_eq!(retry_config(4).max_attempts(), 5);
+        assert_eq!(
+            retry_config(-1).max_attempts(),
+            RetryConfig::standard().max_attempts()
+        );
+    }
+
+    #[test]
+    fn configured_region_wins() {
+        assert_eq!(effective_region("eu-west-3"), "eu-west-3");
+    }
+}

@@ -1,0 +1,1995 @@
+//! Role model for `roles/<name>`: the stored shape, how a write is merged into an existing
+//! role, validation with Vault's exact error texts, the deprecated `arn`/`policy` parameters,
+//! the lazy migration of legacy `policy/<name>` values and the read response.
+//!
+//! Behaviour follows Vault's `builtin/logical/aws/path_roles.go` (spec §1.5, §1.5.1, §1.6, §6),
+//! so clients see the same responses and the JSON written by the Go plugins stays readable.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// Credential type: a new IAM user per lease.
+pub const CRED_IAM_USER: &str = "iam_user";
+/// Credential type: `sts:AssumeRole`.
+pub const CRED_ASSUMED_ROLE: &str = "assumed_role";
+/// Credential type: `sts:GetFederationToken`.
+pub const CRED_FEDERATION_TOKEN: &str = "federation_token";
+/// Credential type: `sts:GetSessionToken` (Vault 1.16+ only).
+pub const CRED_SESSION_TOKEN: &str = "session_token";
+
+/// The regexp text Vault quotes in its `user_path` error; the check itself is `user_path_is_valid`.
+pub const USER_PATH_REGEX: &str = r"^\/([\x21-\x7F]{0,510}\/)?$";
+
+/// Warning returned when a write used the deprecated `arn`/`policy` parameters.
+pub const LEGACY_WARNING: &str =
+    "Detected use of legacy role or policy parameter. Please upgrade to use the new parameters.";
+
+/// Nanoseconds per second: the Go plugin stores `time.Duration` values.
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// Go's `encoding/json` nesting limit, kept so the same documents are accepted or refused.
+const MAX_JSON_DEPTH: usize = 10_000;
+
+/// Stored role, serde-compatible with the Go plugin's JSON (`role/<name>`).
+///
+/// Field order and key names follow Vault's `awsRoleEntry` so what we write reads back in Go;
+/// every key may be missing (OpenBao entries lack the Vault-only keys) and JSON `null` on a
+/// scalar means "zero value", as in Go's `json.Unmarshal`. Durations are i64 nanoseconds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct RoleEntry {
+    /// One type, or `[iam_user, federation_token]` for migrated JSON policies.
+    #[serde(deserialize_with = "null_as_default")]
+    pub credential_types: Vec<String>,
+    /// `None` is Go's nil slice (JSON `null`); `Some(vec![])` was explicitly cleared.
+    pub policy_arns: Option<Vec<String>>,
+    /// Roles `assumed_role` may assume.
+    pub role_arns: Option<Vec<String>>,
+    /// Compacted JSON policy, `""` when unset.
+    #[serde(deserialize_with = "null_as_default")]
+    pub policy_document: String,
+    /// IAM groups for users, or whose policies are merged for STS types.
+    pub iam_groups: Option<Vec<String>>,
+    /// Tags put on created IAM users.
+    pub iam_tags: Option<BTreeMap<String, String>>,
+    /// Vault only: `Tags` on AssumeRole.
+    pub session_tags: Option<BTreeMap<String, String>>,
+    /// Vault only: `ExternalId` on AssumeRole.
+    #[serde(deserialize_with = "null_as_default")]
+    pub external_id: String,
+    /// Legacy value that could not be understood; omitted when empty, as Go does.
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub invalid_data: String,
+    /// Set on migrated roles so `creds/` and `sts/` keep their old meaning (vault#4229).
+    #[serde(skip_serializing_if = "is_false", deserialize_with = "null_as_default")]
+    pub prohibit_flexible_cred_path: bool,
+    /// 1 for migrated entries, 0 otherwise.
+    #[serde(deserialize_with = "null_as_default")]
+    pub version: i64,
+    /// Nanoseconds.
+    #[serde(deserialize_with = "null_as_default")]
+    pub default_sts_ttl: i64,
+    /// Nanoseconds.
+    #[serde(deserialize_with = "null_as_default")]
+    pub max_sts_ttl: i64,
+    /// IAM path for created users; `""` means `/`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub user_path: String,
+    /// Boundary policy for created IAM users.
+    #[serde(deserialize_with = "null_as_default")]
+    pub permissions_boundary_arn: String,
+    /// Vault only: `SerialNumber` on GetSessionToken.
+    #[serde(deserialize_with = "null_as_default")]
+    pub mfa_serial_number: String,
+}
+
+/// Parsed write input: `None` = field absent from the request. Durations here in seconds.
+///
+/// Presence matters because a write is a partial update: an absent field keeps the stored
+/// value, a present empty one (`role_arns=""` ⇒ `Some(vec![])`) overwrites it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoleInput {
+    pub credential_type: Option<String>,
+    pub role_arns: Option<Vec<String>>,
+    pub policy_arns: Option<Vec<String>>,
+    pub policy_document: Option<String>,
+    pub iam_groups: Option<Vec<String>>,
+    pub iam_tags: Option<BTreeMap<String, String>>,
+    /// Seconds.
+    pub default_sts_ttl: Option<i64>,
+    /// Seconds.
+    pub max_sts_ttl: Option<i64>,
+    pub user_path: Option<String>,
+    pub permissions_boundary_arn: Option<String>,
+    pub session_tags: Option<BTreeMap<String, String>>,
+    pub external_id: Option<String>,
+    pub mfa_serial_number: Option<String>,
+    /// Deprecated `arn`; `Some("")` counts as absent, as in Vault.
+    pub legacy_arn: Option<String>,
+    /// Deprecated `policy`; `Some("")` counts as absent, as in Vault.
+    pub legacy_policy: Option<String>,
+}
+
+/// Why a role write was refused; the text is what the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleError {
+    /// 400 with this exact text.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 500 with this text.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Apply the write algorithm of spec §1.5 steps 1-6 to the existing entry (None if absent).
+/// Returns the entry to store and the warnings.
+///
+/// Errors come back in Vault's order: the first refused field wins, then validation, whose
+/// messages are all collected into one go-multierror text.
+pub fn apply_write(
+    existing: Option<RoleEntry>,
+    input: RoleInput,
+) -> Result<(RoleEntry, Vec<String>), RoleError> {
+    let mut warnings = Vec::new();
+    let mut entry = existing.unwrap_or_default();
+    if !entry.invalid_data.is_empty() {
+        warnings.push(format!(
+            "Invalid data of {} cleared out of role",
+            go_quote(&entry.invalid_data)
+        ));
+        entry.invalid_data.clear();
+    }
+
+    let legacy = legacy_role_data(input.legacy_policy, input.legacy_arn)?;
+    // Vault refuses each new-style field together with a legacy one, field by field.
+    let refuse = |what: &str| -> Result<(), RoleError> {
+        if legacy.is_some() {
+            Err(RoleError::BadRequest(format!(
+                "cannot supply deprecated role or policy parameters with {what}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+
+    if let Some(credential_type) = input.credential_type {
+        refuse("an explicit credential_type")?;
+        entry.credential_types = vec![credential_type];
+    }
+    if let Some(role_arns) = input.role_arns {
+        refuse("role_arns")?;
+        entry.role_arns = Some(role_arns);
+    }
+    if let Some(policy_arns) = input.policy_arns {
+        refuse("policy_arns")?;
+        entry.policy_arns = Some(policy_arns);
+    }
+    if let Some(document) = input.policy_document {
+        refuse("policy_document")?;
+        entry.policy_document = if document.is_empty() {
+            document
+        } else {
+            compact_json(&document).map_err(|()| {
+                RoleError::BadRequest(format!(
+                    "cannot parse policy document: {}",
+                    go_quote(&document)
+                ))
+            })?
+        };
+    }
+    if let Some(secs) = input.default_sts_ttl {
+        refuse("default_sts_ttl")?;
+        entry.default_sts_ttl = secs_to_nanos(secs);
+    }
+    if let Some(secs) = input.max_sts_ttl {
+        refuse("max_sts_ttl")?;
+        entry.max_sts_ttl = secs_to_nanos(secs);
+    }
+    if let Some(user_path) = input.user_path {
+        refuse("user_path")?;
+        entry.user_path = user_path;
+    }
+    if let Some(arn) = input.permissions_boundary_arn {
+        refuse("permissions_boundary_arn")?;
+        entry.permissions_boundary_arn = arn;
+    }
+    // Vault merges these without the legacy check; a legacy write then discards them anyway.
+    if let Some(groups) = input.iam_groups {
+        entry.iam_groups = Some(groups);
+    }
+    if let Some(tags) = input.iam_tags {
+        entry.iam_tags = Some(tags);
+    }
+    if let Some(serial) = input.mfa_serial_number {
+        entry.mfa_serial_number = serial;
+    }
+    if let Some(tags) = input.session_tags {
+        entry.session_tags = Some(tags);
+    }
+    if let Some(external_id) = input.external_id {
+        entry.external_id = external_id;
+    }
+
+    if let Some(raw) = legacy {
+        entry = migrate_legacy(&raw);
+        if !entry.invalid_data.is_empty() {
+            return Err(RoleError::BadRequest(format!(
+                "unable to parse supplied data: {}",
+                go_quote(&entry.invalid_data)
+            )));
+        }
+        warnings.push(LEGACY_WARNING.to_string());
+    } else {
+        // An explicit new-style write upgrades a migrated role to normal path handling.
+        entry.prohibit_flexible_cred_path = false;
+    }
+
+    let errors = entry.validation_errors();
+    if !errors.is_empty() {
+        return Err(RoleError::BadRequest(format!(
+            "error(s) validating supplied role data: {}",
+            go_quote(&multierror_text(&errors))
+        )));
+    }
+    Ok((entry, warnings))
+}
+
+/// Pick the deprecated value to migrate; both at once is ambiguous and refused.
+///
+/// Go answers the conflict with 500; Decision 3 makes it 400 with the same text.
+fn legacy_role_data(
+    policy: Option<String>,
+    arn: Option<String>,
+) -> Result<Option<String>, RoleError> {
+    let policy = policy.filter(|p| !p.is_empty());
+    let arn = arn.filter(|a| !a.is_empty());
+    match (policy, arn) {
+        (Some(_), Some(_)) => Err(RoleError::BadRequest(
+            "only one of policy or arn should be provided".to_string(),
+        )),
+        (Some(policy), None) => Ok(Some(policy)),
+        (None, arn) => Ok(arn),
+    }
+}
+
+/// Migration of a raw legacy `policy/<name>` value (§1.5.1).
+///
+/// Old Vault stored either an ARN or a JSON policy; anything else is kept in `invalid_data`
+/// so it can still be read and then overwritten.
+pub fn migrate_legacy(raw: &str) -> RoleEntry {
+    let invalid = || RoleEntry {
+        invalid_data: raw.to_string(),
+        version: 1,
+        ..RoleEntry::default()
+    };
+    if raw.starts_with("arn:") {
+        let Ok(parsed) = parse_arn(raw) else {
+            return invalid();
+        };
+        let resource_type = parsed
+            .resource
+            .split_once('/')
+            .map_or(parsed.resource, |(kind, _)| kind);
+        return match resource_type {
+            "role" => RoleEntry {
+                credential_types: vec![CRED_ASSUMED_ROLE.to_string()],
+                role_arns: Some(vec![raw.to_string()]),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            },
+            "policy" => RoleEntry {
+                credential_types: vec![CRED_IAM_USER.to_string()],
+                policy_arns: Some(vec![raw.to_string()]),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            },
+            _ => invalid(),
+        };
+    }
+    match compact_json(raw) {
+        // A bare policy fitted both old paths, so both types stay allowed.
+        Ok(document) => RoleEntry {
+            credential_types: vec![CRED_IAM_USER.to_string(), CRED_FEDERATION_TOKEN.to_string()],
+            policy_document: document,
+            prohibit_flexible_cred_path: true,
+            version: 1,
+            ..RoleEntry::default()
+        },
+        Err(()) => invalid(),
+    }
+}
+
+impl RoleEntry {
+    /// JSON for the read response (§1.5 "Read": keys and null-ness exactly; durations integer
+    /// seconds; credential_type comma-joined; we emit V's keys mfa_serial_number, session_tags,
+    /// external_id always).
+    pub fn read_response(&self) -> Map<String, Value> {
+        let mut data = Map::new();
+        data.insert(
+            "credential_type".into(),
+            Value::String(self.credential_types.join(",")),
+        );
+        data.insert("policy_arns".into(), list_value(self.policy_arns.as_ref()));
+        data.insert("role_arns".into(), list_value(self.role_arns.as_ref()));
+        data.insert(
+            "policy_document".into(),
+            Value::String(self.policy_document.clone()),
+        );
+        data.insert("iam_groups".into(), list_value(self.iam_groups.as_ref()));
+        data.insert("iam_tags".into(), map_value(self.iam_tags.as_ref()));
+        data.insert("session_tags".into(), map_value(self.session_tags.as_ref()));
+        data.insert(
+            "external_id".into(),
+            Value::String(self.external_id.clone()),
+        );
+        data.insert(
+            "default_sts_ttl".into(),
+            Value::from(self.default_sts_ttl_secs()),
+        );
+        data.insert("max_sts_ttl".into(), Value::from(self.max_sts_ttl_secs()));
+        data.insert("user_path".into(), Value::String(self.user_path.clone()));
+        data.insert(
+            "permissions_boundary_arn".into(),
+            Value::String(self.permissions_boundary_arn.clone()),
+        );
+        data.insert(
+            "mfa_serial_number".into(),
+            Value::String(self.mfa_serial_number.clone()),
+        );
+        if !self.invalid_data.is_empty() {
+            data.insert(
+                "invalid_data".into(),
+                Value::String(self.invalid_data.clone()),
+            );
+        }
+        data
+    }
+
+    /// `default_sts_ttl` in whole seconds (truncated, like Go's `int64(d.Seconds())`).
+    pub fn default_sts_ttl_secs(&self) -> i64 {
+        self.default_sts_ttl / NANOS_PER_SEC
+    }
+
+    /// `max_sts_ttl` in whole seconds (truncated, like Go's `int64(d.Seconds())`).
+    pub fn max_sts_ttl_secs(&self) -> i64 {
+        self.max_sts_ttl / NANOS_PER_SEC
+    }
+
+    /// §1.6 steps 3-4: choose the credential type for a request on `creds/` (is_sts_path=false)
+    /// or `sts/`, with the exact error texts.
+    ///
+    /// Only migrated JSON policies hold two types; the path decides between them, and legacy
+    /// roles may not switch paths because `iam_user` keys can outlive STS filters (vault#4229).
+    /// With no stored type this returns `""`, which the dispatcher answers with
+    /// `unknown credential_type: ""` as Vault does.
+    pub fn select_credential_type(&self, is_sts_path: bool) -> Result<&str, String> {
+        let credential_type: &str = match self.credential_types.as_slice() {
+            [] => "",
+            [only] => only.as_str(),
+            types => {
+                let wanted = if is_sts_path {
+                    CRED_FEDERATION_TOKEN
+                } else {
+                    CRED_IAM_USER
+                };
+                if !types.iter().any(|t| t == wanted) {
+                    return Err(format!(
+                        "requested credential type {} not in allowed credential types {}",
+                        go_quote(wanted),
+                        go_string_slice_literal(types)
+                    ));
+                }
+                wanted
+            }
+        };
+        if self.prohibit_flexible_cred_path {
+            if credential_type == CRED_IAM_USER && is_sts_path {
+                return Err(format!(
+                    "attempted to retrieve {CRED_IAM_USER} credentials through the sts path; this is not allowed for legacy roles"
+                ));
+            }
+            if credential_type != CRED_IAM_USER && !is_sts_path {
+                return Err(format!(
+                    "attempted to retrieve {credential_type} credentials through the creds path; this is not allowed for legacy roles"
+                ));
+            }
+        }
+        Ok(credential_type)
+    }
+
+    /// Every rule of Vault's `validate()`, in its order, as individual messages.
+    ///
+    /// Unlike Go, an invalid `permissions_boundary_arn` does not discard the messages
+    /// collected before it (spec §11).
+    pub fn validation_errors(&self) -> Vec<String> {
+        let has = |t: &str| self.credential_types.iter().any(|c| c == t);
+        let sts_types = format!(
+            "{CRED_ASSUMED_ROLE}, {CRED_FEDERATION_TOKEN}, and {CRED_SESSION_TOKEN} credential types"
+        );
+        let any_sts =
+            has(CRED_ASSUMED_ROLE) || has(CRED_FEDERATION_TOKEN) || has(CRED_SESSION_TOKEN);
+        let mut errors = Vec::new();
+
+        if self.credential_types.is_empty() {
+            errors.push("did not supply credential_type".to_string());
+        }
+        for t in &self.credential_types {
+            if ![
+                CRED_IAM_USER,
+                CRED_ASSUMED_ROLE,
+                CRED_FEDERATION_TOKEN,
+                CRED_SESSION_TOKEN,
+            ]
+            .contains(&t.as_str())
+            {
+                errors.push(format!("unrecognized credential type: {t}"));
+            }
+        }
+        if self.default_sts_ttl != 0 && !any_sts {
+            errors.push(format!(
+                "default_sts_ttl parameter only valid for {sts_types}"
+            ));
+        }
+        if self.max_sts_ttl != 0 && !any_sts {
+            errors.push(format!("max_sts_ttl parameter only valid for {sts_types}"));
+        }
+        if self.max_sts_ttl > 0
+            && self.default_sts_ttl > 0
+            && self.default_sts_ttl > self.max_sts_ttl
+        {
+            errors.push(
+                r#""default_sts_ttl" value must be less than or equal to "max_sts_ttl" value"#
+                    .to_string(),
+            );
+        }
+        if !self.user_path.is_empty() {
+            if !has(CRED_IAM_USER) {
+                errors.push(format!(
+                    "user_path parameter only valid for {CRED_IAM_USER} credential type"
+                ));
+            }
+            if !user_path_is_valid(&self.user_path) {
+                errors.push(format!(
+                    "the specified value for user_path is invalid. It must match {} regexp",
+                    go_quote(USER_PATH_REGEX)
+                ));
+            }
+        }
+        if !self.permissions_boundary_arn.is_empty() {
+            if !has(CRED_IAM_USER) {
+                errors.push(format!(
+                    "cannot supply permissions_boundary_arn when credential_type isn't {CRED_IAM_USER}"
+                ));
+            }
+            if let Err(why) = validate_managed_policy_arn(&self.permissions_boundary_arn) {
+                errors.push(format!("invalid permissions_boundary_arn parameter: {why}"));
+            }
+        }
+        let has_policy = !self.policy_document.is_empty()
+            || self.policy_arns.as_ref().is_some_and(|p| !p.is_empty());
+        if has_policy && has(CRED_SESSION_TOKEN) {
+            errors.push(format!(
+                "cannot supply a policy or role when using credential_type {CRED_SESSION_TOKEN}"
+            ));
+        }
+        if self.role_arns.as_ref().is_some_and(|r| !r.is_empty()) && !has(CRED_ASSUMED_ROLE) {
+            errors.push(format!(
+                "cannot supply role_arns when credential_type isn't {CRED_ASSUMED_ROLE}"
+            ));
+        }
+        if self.session_tags.as_ref().is_some_and(|t| !t.is_empty()) && !has(CRED_ASSUMED_ROLE) {
+            errors.push(format!(
+                "cannot supply session_tags when credential_type isn't {CRED_ASSUMED_ROLE}"
+            ));
+        }
+        if !self.external_id.is_empty() && !has(CRED_ASSUMED_ROLE) {
+            errors.push(format!(
+                "cannot supply external_id when credential_type isn't {CRED_ASSUMED_ROLE}"
+            ));
+        }
+        errors
+    }
+}
+
+/// Compact a JSON policy document the way Go's json.Compact does (whitespace removal only, key
+/// order and escapes preserved); error => 400 `cannot parse policy document: "<raw>"`.
+///
+/// A hand-written scanner, because re-serialising through serde would reorder keys and
+/// rewrite escapes and numbers, and the stored text must match what Go stores. Iterative, so
+/// deep nesting cannot overflow the stack.
+#[allow(clippy::result_unit_err)] // signature fixed by the module contract; callers map it.
+pub fn compact_json(raw: &str) -> Result<String, ()> {
+    #[derive(Clone, Copy)]
+    enum Want {
+        /// A value; `true` when a `]` may close an empty array instead.
+        Value(bool),
+        /// An object key (after `{` or `,`).
+        Key,
+        /// `,`, a closing bracket, or the end of input.
+        AfterValue,
+    }
+
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut stack: Vec<u8> = Vec::new();
+    let mut i = 0usize;
+    let mut want = Want::Value(false);
+
+    let open = |stack: &mut Vec<u8>, bracket: u8| -> Result<(), ()> {
+        if stack.len() >= MAX_JSON_DEPTH {
+            return Err(());
+        }
+        stack.push(bracket);
+        Ok(())
+    };
+
+    loop {
+        i = skip_json_ws(bytes, i);
+        match want {
+            Want::Value(may_close) => {
+                let start = i;
+                match bytes.get(i) {
+                    Some(b']') if may_close => {
+                        stack.pop();
+                        out.push(']');
+                        i += 1;
+                        want = Want::AfterValue;
+                    }
+                    Some(b'{') => {
+                        open(&mut stack, b'{')?;
+                        out.push('{');
+                        i = skip_json_ws(bytes, i + 1);
+                        if bytes.get(i) == Some(&b'}') {
+                            stack.pop();
+                            out.push('}');
+                            i += 1;
+                            want = Want::AfterValue;
+                        } else {
+                            want = Want::Key;
+                        }
+                    }
+                    Some(b'[') => {
+                        open(&mut stack, b'[')?;
+                        out.push('[');
+                        i += 1;
+                        want = Want::Value(true);
+                    }
+                    Some(b'"') => {
+                        i = scan_json_string(bytes, i)?;
+                        out.push_str(&raw[start..i]);
+                        want = Want::AfterValue;
+                    }
+                    Some(b'-' | b'0'..=b'9') => {
+                        i = scan_json_number(bytes, i)?;
+                        out.push_str(&raw[start..i]);
+                        want = Want::AfterValue;
+                    }
+                    Some(_) => {
+                        let literal = ["true", "false", "null"]
+                            .into_iter()
+                            .find(|lit| bytes[i..].starts_with(lit.as_bytes()))
+                            .ok_or(())?;
+                        out.push_str(literal);
+                        i += literal.len();
+                        want = Want::AfterValue;
+                    }
+                    None => return Err(()),
+                }
+            }
+            Want::Key => {
+                if bytes.get(i) != Some(&b'"') {
+                    return Err(());
+                }
+                let start = i;
+                i = scan_json_string(bytes, i)?;
+                out.push_str(&raw[start..i]);
+                i = skip_json_ws(bytes, i);
+                if bytes.get(i) != Some(&b':') {
+                    return Err(());
+                }
+                out.push(':');
+                i += 1;
+                want = Want::Value(false);
+            }
+            Want::AfterValue => match (stack.last(), bytes.get(i)) {
+                (None, None) => return Ok(out),
+                (None, Some(_)) => return Err(()),
+                (Some(_), Some(b',')) => {
+                    out.push(',');
+                    i += 1;
+                    want = if stack.last() == Some(&b'{') {
+                        Want::Key
+                    } else {
+                        Want::Value(false)
+                    };
+                }
+                (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => {
+                    out.push(char::from(bytes[i]));
+                    stack.pop();
+                    i += 1;
+                }
+                _ => return Err(()),
+            },
+        }
+    }
+}
+
+/// JSON insignificant whitespace, exactly the four characters Go accepts.
+fn skip_json_ws(bytes: &[u8], mut i: usize) -> usize {
+    while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Validate a string starting at the opening quote; returns the index after the closing one.
+fn scan_json_string(bytes: &[u8], start: usize) -> Result<usize, ()> {
+    let mut i = start + 1;
+    loop {
+        match bytes.get(i).copied() {
+            None => return Err(()),
+            Some(b'"') => return Ok(i + 1),
+            Some(b'\\') => match bytes.get(i + 1).copied() {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let hex = bytes.get(i + 2..i + 6).ok_or(())?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return Err(());
+                    }
+                    i += 6;
+                }
+                _ => return Err(()),
+            },
+            Some(c) if c < 0x20 => return Err(()),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// Validate a number with JSON's grammar; returns the index after it.
+fn scan_json_number(bytes: &[u8], mut i: usize) -> Result<usize, ()> {
+    let digits = |mut i: usize| -> Result<usize, ()> {
+        let first = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == first {
+            Err(())
+        } else {
+            Ok(i)
+        }
+    };
+    if bytes.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    // A leading zero stands alone; "01" then fails as trailing garbage, as in Go.
+    i = if bytes.get(i) == Some(&b'0') {
+        i + 1
+    } else {
+        digits(i)?
+    };
+    if bytes.get(i) == Some(&b'.') {
+        i = digits(i + 1)?;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    Ok(i)
+}
+
+/// The parts of an ARN that validation looks at.
+struct ParsedArn<'a> {
+    service: &'a str,
+    resource: &'a str,
+}
+
+/// Split an ARN like aws-sdk-go's `arn.Parse`, with its error texts (they reach clients).
+fn parse_arn(arn: &str) -> Result<ParsedArn<'_>, &'static str> {
+    if !arn.starts_with("arn:") {
+        return Err("arn: invalid prefix");
+    }
+    let sections: Vec<&str> = arn.splitn(6, ':').collect();
+    match sections.as_slice() {
+        [_, _partition, service, _region, _account, resource] => {
+            Ok(ParsedArn { service, resource })
+        }
+        _ => Err("arn: not enough sections"),
+    }
+}
+
+/// A permissions boundary must be an IAM policy ARN; the reason text is Vault's.
+fn validate_managed_policy_arn(arn: &str) -> Result<(), String> {
+    let parsed = parse_arn(arn).map_err(str::to_string)?;
+    if parsed.service != "iam" {
+        return Err(format!(
+            "expected a service of iam but got {}",
+            parsed.service
+        ));
+    }
+    if !parsed.resource.starts_with("policy/") {
+        return Err(format!(
+            "expected a resource type of policy but got {}",
+            parsed.resource
+        ));
+    }
+    Ok(())
+}
+
+/// Same language as `USER_PATH_REGEX`: `/`, or `/…/` with 0-510 chars in 0x21-0x7F between.
+fn user_path_is_valid(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    let Some(inner) = path.strip_prefix('/').and_then(|p| p.strip_suffix('/')) else {
+        return false;
+    };
+    inner.len() <= 510 && inner.bytes().all(|b| (0x21..=0x7f).contains(&b))
+}
+
+/// Seconds from the request to stored nanoseconds; saturates instead of Go's silent wrap.
+fn secs_to_nanos(secs: i64) -> i64 {
+    secs.saturating_mul(NANOS_PER_SEC)
+}
+
+/// hashicorp/go-multierror's default rendering, which Vault quotes into its error text.
+fn multierror_text(errors: &[String]) -> String {
+    match errors {
+        [one] => format!("1 error occurred:\n\t* {one}\n\n"),
+        many => {
+            let points: Vec<String> = many.iter().map(|e| format!("* {e}")).collect();
+            format!(
+                "{} errors occurred:\n\t{}\n\n",
+                many.len(),
+                points.join("\n\t")
+            )
+        }
+    }
+}
+
+/// Go's `%#v` of a `[]string`, e.g. `[]string{"iam_user", "federation_token"}`.
+fn go_string_slice_literal(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
+}
+
+/// Go's `%q` / `strconv.Quote`, because Vault's error texts embed values quoted that way.
+///
+/// Printability follows Go's `unicode.IsPrint` for everything a client plausibly sends;
+/// code points unassigned in Unicode are kept literal here while Go would escape them.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if go_is_print(c) => out.push(c),
+            c if c < ' ' || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if u32::from(c) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Approximation of Go's `unicode.IsPrint`: not controls, not spaces other than U+0020,
+/// not format characters, private use or noncharacters.
+fn go_is_print(c: char) -> bool {
+    if c.is_ascii() {
+        return (' '..='~').contains(&c);
+    }
+    if c.is_control() || c.is_whitespace() {
+        return false;
+    }
+    let u = u32::from(c);
+    let format_char = matches!(
+        u,
+        0xAD | 0x600..=0x605
+            | 0x61C
+            | 0x6DD
+            | 0x70F
+            | 0x890..=0x891
+            | 0x8E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    );
+    let private_use = matches!(u, 0xE000..=0xF8FF | 0xF0000..=0xFFFFD | 0x100000..=0x10FFFD);
+    let noncharacter = matches!(u, 0xFDD0..=0xFDEF) || (u & 0xFFFE) == 0xFFFE;
+    !(format_char || private_use || noncharacter)
+}
+
+/// Go-style JSON `null` handling for scalars: leave the zero value.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Mirrors Go's `omitempty` on a bool.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Go marshals a nil slice as `null` and an empty one as `[]`; `Option` keeps that apart.
+fn list_value(list: Option<&Vec<String>>) -> Value {
+    list.map_or(Value::Null, |items| {
+        Value::Array(items.iter().cloned().map(Value::String).collect())
+    })
+}
+
+/// Go marshals a nil map as `null` and an empty one as `{}`.
+fn map_value(map: Option<&BTreeMap<String, String>>) -> Value {
+    map.map_or(Value::Null, |m| {
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/path/RoleName";
+    const POLICY_ARN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+    fn bad(e: Result<(RoleEntry, Vec<String>), RoleError>) -> String {
+        match e {
+            Err(RoleError::BadRequest(msg)) => msg,
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    fn input(credential_type: &str) -> RoleInput {
+        RoleInput {
+            credential_type: Some(credential_type.to_string()),
+            ..RoleInput::default()
+        }
+    }
+
+    fn one_error(msg: &str) -> String {
+        format!(
+            "error(s) validating supplied role data: {}",
+            go_quote(&format!("1 error occurred:\n\t* {msg}\n\n"))
+        )
+    }
+
+    fn entry(types: &[&str]) -> RoleEntry {
+        RoleEntry {
+            credential_types: types.iter().map(|t| t.to_string()).collect(),
+            ..RoleEntry::default()
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    // ---- go_quote / multierror -------------------------------------------------------------
+
+    #[test]
+    fn go_quote_matches_strconv_quote() {
+        assert_eq!(go_quote("abc"), r#""abc""#);
+        assert_eq!(go_quote("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(
+            go_quote("\n\t\r\u{7}\u{8}\u{c}\u{b}"),
+            r#""\n\t\r\a\b\f\v""#
+        );
+        assert_eq!(go_quote("\u{0}\u{1f}\u{7f}"), r#""\x00\x1f\x7f""#);
+        assert_eq!(go_quote("\u{85}\u{a0}\u{ad}"), r#""\u0085\u00a0\u00ad""#);
+        assert_eq!(go_quote("\u{feff}\u{2028}"), r#""\ufeff\u2028""#);
+        assert_eq!(go_quote("\u{e0001}"), r#""\U000e0001""#);
+        assert_eq!(go_quote("šiauliai 日本 😀"), "\"šiauliai 日本 😀\"");
+    }
+
+    #[test]
+    fn validation_error_text_is_quoted_multierror() {
+        let e = bad(apply_write(None, RoleInput::default()));
+        assert_eq!(
+            e,
+            r#"error(s) validating supplied role data: "1 error occurred:\n\t* did not supply credential_type\n\n""#
+        );
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                credential_type: Some("bogus".into()),
+                role_arns: Some(strings(&[ROLE_ARN])),
+                ..RoleInput::default()
+            },
+        ));
+        assert_eq!(
+            e,
+            r#"error(s) validating supplied role data: "2 errors occurred:\n\t* unrecognized credential type: bogus\n\t* cannot supply role_arns when credential_type isn't assumed_role\n\n""#
+        );
+    }
+
+    // ---- validation rules ------------------------------------------------------------------
+
+    #[test]
+    fn rule_credential_types() {
+        assert_eq!(
+            entry(&[]).validation_errors(),
+            strings(&["did not supply credential_type"])
+        );
+        assert_eq!(
+            entry(&["invalid_type"]).validation_errors(),
+            strings(&["unrecognized credential type: invalid_type"])
+        );
+        assert_eq!(
+            entry(&["iam_user", "x", "y"]).validation_errors(),
+            strings(&[
+                "unrecognized credential type: x",
+                "unrecognized credential type: y"
+            ])
+        );
+        assert_eq!(
+            bad(apply_write(None, input(""))),
+            one_error("unrecognized credential type: ")
+        );
+        for t in [
+            CRED_IAM_USER,
+            CRED_ASSUMED_ROLE,
+            CRED_FEDERATION_TOKEN,
+            CRED_SESSION_TOKEN,
+        ] {
+            assert!(entry(&[t]).validation_errors().is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn rule_sts_ttls_only_for_sts_types() {
+        let mut role = entry(&[CRED_IAM_USER]);
+        role.default_sts_ttl = 1;
+        assert_eq!(
+            role.validation_errors(),
+            strings(&["default_sts_ttl parameter only valid for assumed_role, federation_token, and session_token credential types"])
+        );
+        role.default_sts_ttl = 0;
+        role.max_sts_ttl = -5;
+        assert_eq!(
+            role.validation_errors(),
+            strings(&["max_sts_ttl parameter only valid for assumed_role, federation_token, and session_token credential types"])
+        );
+        for t in [CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN, CRED_SESSION_TOKEN] {
+            let r = apply_write(
+                None,
+                RoleInput {
+                    default_sts_ttl: Some(900),
+                    max_sts_ttl: Some(3600),
+                    ..input(t)
+                },
+            );
+            let (role, warnings) = r.expect("valid sts ttl role");
+            assert_eq!(role.default_sts_ttl, 900 * NANOS_PER_SEC);
+            assert_eq!(role.max_sts_ttl, 3600 * NANOS_PER_SEC);
+            assert!(warnings.is_empty());
+        }
+    }
+
+    #[test]
+    fn rule_default_not_above_max() {
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                default_sts_ttl: Some(7200),
+                max_sts_ttl: Some(3600),
+                ..input(CRED_ASSUMED_ROLE)
+            },
+        ));
+        assert_eq!(
+            e,
+            one_error(
+                r#""default_sts_ttl" value must be less than or equal to "max_sts_ttl" value"#
+            )
+        );
+        assert_eq!(
+            e,
+            r#"error(s) validating supplied role data: "1 error occurred:\n\t* \"default_sts_ttl\" value must be less than or equal to \"max_sts_ttl\" value\n\n""#
+        );
+        // Only checked when both are positive.
+        let mut role = entry(&[CRED_FEDERATION_TOKEN]);
+        role.default_sts_ttl = 7200 * NANOS_PER_SEC;
+        assert!(role.validation_errors().is_empty());
+        role.max_sts_ttl = 7200 * NANOS_PER_SEC;
+        assert!(role.validation_errors().is_empty());
+    }
+
+    #[test]
+    fn rule_user_path() {
+        let regex_msg = r#"the specified value for user_path is invalid. It must match "^\\/([\\x21-\\x7F]{0,510}\\/)?$" regexp"#;
+        let mut role = entry(&[CRED_IAM_USER]);
+        role.user_path = "/path".into();
+        assert_eq!(role.validation_errors(), strings(&[regex_msg]));
+        role.credential_types = strings(&[CRED_ASSUMED_ROLE]);
+        role.role_arns = Some(strings(&[ROLE_ARN]));
+        assert_eq!(
+            role.validation_errors(),
+            strings(&[
+                "user_path parameter only valid for iam_user credential type",
+                regex_msg
+            ])
+        );
+        role.user_path = "/ok/".into();
+        assert_eq!(
+            role.validation_errors(),
+            strings(&["user_path parameter only valid for iam_user credential type"])
+        );
+        // Full client text, quoted twice over as Vault does.
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                user_path: Some("nope".into()),
+                ..input(CRED_IAM_USER)
+            },
+        ));
+        assert_eq!(
+            e,
+            r#"error(s) validating supplied role data: "1 error occurred:\n\t* the specified value for user_path is invalid. It must match \"^\\\\/([\\\\x21-\\\\x7F]{0,510}\\\\/)?$\" regexp\n\n""#
+        );
+        // Empty means "/" and is not checked.
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                user_path: Some(String::new()),
+                ..input(CRED_ASSUMED_ROLE)
+            },
+        )
+        .expect("empty user_path accepted");
+        assert_eq!(role.user_path, "");
+    }
+
+    #[test]
+    fn user_path_checker_agrees_with_vault_regex() {
+        let re = regex::Regex::new(USER_PATH_REGEX).expect("vault regex compiles");
+        let long_ok = format!("/{}/", "a".repeat(510));
+        let long_bad = format!("/{}/", "a".repeat(511));
+        let cases: [(&str, bool); 12] = [
+            ("/", true),
+            ("", false),
+            ("//", true),
+            ("/path/", true),
+            ("/a/b/c/", true),
+            ("path/", false),
+            ("/path", false),
+            ("/šiauliai/", false),
+            ("/sp ace/", false),
+            ("/\u{7f}/", true),
+            (&long_ok, true),
+            (&long_bad, false),
+        ];
+        for (path, valid) in cases {
+            assert_eq!(user_path_is_valid(path), valid, "{path:?}");
+            assert_eq!(re.is_match(path), valid, "regex {path:?}");
+        }
+    }
+
+    #[test]
+    fn rule_permissions_boundary() {
+        let pb = "arn:aws:iam::aws:policy/FooBar";
+        let mut role = entry(&[CRED_IAM_USER]);
+        role.permissions_boundary_arn = pb.into();
+        assert!(role.validation_errors().is_empty());
+
+        let mut role = entry(&[CRED_ASSUMED_ROLE]);
+        role.permissions_boundary_arn = pb.into();
+        assert_eq!(
+            role.validation_errors(),
+            strings(&[
+                "cannot supply permissions_boundary_arn when credential_type isn't iam_user"
+            ])
+        );
+
+        let cases = [
+            ("not_an_arn", "arn: invalid prefix"),
+            ("notarn:aws:iam::aws:policy/FooBar", "arn: invalid prefix"),
+            ("arn:aws:iam", "arn: not enough sections"),
+            (
+                "arn:aws:notiam::aws:policy/FooBar",
+                "expected a service of iam but got notiam",
+            ),
+            (
+                "arn:aws:iam::aws:notpolicy/FooBar",
+                "expected a resource type of policy but got notpolicy/FooBar",
+            ),
+            (
+                "arn:aws:iam::aws:policynot/FooBar",
+                "expected a resource type of policy but got policynot/FooBar",
+            ),
+        ];
+        for (arn, why) in cases {
+            let mut role = entry(&[CRED_IAM_USER]);
+            role.permissions_boundary_arn = arn.into();
+            assert_eq!(
+                role.validation_errors(),
+                vec![format!("invalid permissions_boundary_arn parameter: {why}")],
+                "{arn}"
+            );
+        }
+    }
+
+    #[test]
+    fn permissions_boundary_error_keeps_earlier_errors() {
+        // Go drops the errors collected before this one (spec §11); we keep them all.
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                default_sts_ttl: Some(10),
+                permissions_boundary_arn: Some("bogus".into()),
+                role_arns: Some(strings(&[ROLE_ARN])),
+                ..input(CRED_FEDERATION_TOKEN)
+            },
+        ));
+        assert_eq!(
+            e,
+            format!(
+                "error(s) validating supplied role data: {}",
+                go_quote(
+                    "3 errors occurred:\n\t\
+                     * cannot supply permissions_boundary_arn when credential_type isn't iam_user\n\t\
+                     * invalid permissions_boundary_arn parameter: arn: invalid prefix\n\t\
+                     * cannot supply role_arns when credential_type isn't assumed_role\n\n"
+                )
+            )
+        );
+    }
+
+    #[test]
+    fn rule_session_token_policies() {
+        let msg = "cannot supply a policy or role when using credential_type session_token";
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                policy_arns: Some(strings(&[POLICY_ARN])),
+                ..input(CRED_SESSION_TOKEN)
+            },
+        ));
+        assert_eq!(e, one_error(msg));
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                policy_document: Some("{}".into()),
+                ..input(CRED_SESSION_TOKEN)
+            },
+        ));
+        assert_eq!(e, one_error(msg));
+        // Empty lists are fine, and an mfa serial is what session_token is for.
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                policy_arns: Some(vec![]),
+                mfa_serial_number: Some("arn:aws:iam::123456789012:mfa/me".into()),
+                ..input(CRED_SESSION_TOKEN)
+            },
+        )
+        .expect("session_token role");
+        assert_eq!(role.mfa_serial_number, "arn:aws:iam::123456789012:mfa/me");
+    }
+
+    #[test]
+    fn rule_assumed_role_only_fields() {
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                role_arns: Some(strings(&[ROLE_ARN])),
+                ..input(CRED_IAM_USER)
+            },
+        ));
+        assert_eq!(
+            e,
+            one_error("cannot supply role_arns when credential_type isn't assumed_role")
+        );
+        let tags = BTreeMap::from([("team".to_string(), "a".to_string())]);
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                session_tags: Some(tags.clone()),
+                ..input(CRED_FEDERATION_TOKEN)
+            },
+        ));
+        assert_eq!(
+            e,
+            one_error("cannot supply session_tags when credential_type isn't assumed_role")
+        );
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                external_id: Some("ext".into()),
+                ..input(CRED_SESSION_TOKEN)
+            },
+        ));
+        assert_eq!(
+            e,
+            one_error("cannot supply external_id when credential_type isn't assumed_role")
+        );
+        let (role, warnings) = apply_write(
+            None,
+            RoleInput {
+                role_arns: Some(strings(&[ROLE_ARN])),
+                session_tags: Some(tags.clone()),
+                external_id: Some("ext".into()),
+                ..input(CRED_ASSUMED_ROLE)
+            },
+        )
+        .expect("assumed_role role");
+        assert!(warnings.is_empty());
+        assert_eq!(role.session_tags, Some(tags));
+        assert_eq!(role.external_id, "ext");
+        // Empty session_tags map is allowed on any type.
+        assert!(apply_write(
+            None,
+            RoleInput {
+                session_tags: Some(BTreeMap::new()),
+                ..input(CRED_IAM_USER)
+            }
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn mfa_serial_number_is_not_validated_by_vault() {
+        // Vault documents it as session_token-only but has no rule; we match the code.
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                mfa_serial_number: Some("GAHT12345678".into()),
+                ..input(CRED_IAM_USER)
+            },
+        )
+        .expect("accepted");
+        assert_eq!(role.mfa_serial_number, "GAHT12345678");
+    }
+
+    // ---- merge semantics -------------------------------------------------------------------
+
+    #[test]
+    fn new_role_has_go_zero_values() {
+        let (role, warnings) = apply_write(
+            None,
+            RoleInput {
+                role_arns: Some(strings(&[ROLE_ARN])),
+                ..input(CRED_ASSUMED_ROLE)
+            },
+        )
+        .expect("created");
+        assert!(warnings.is_empty());
+        assert_eq!(
+            role,
+            RoleEntry {
+                credential_types: strings(&[CRED_ASSUMED_ROLE]),
+                role_arns: Some(strings(&[ROLE_ARN])),
+                ..RoleEntry::default()
+            }
+        );
+    }
+
+    #[test]
+    fn partial_update_keeps_other_fields() {
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                policy_arns: Some(strings(&[POLICY_ARN])),
+                policy_document: Some(r#"{"Version": "2012-10-17"}"#.into()),
+                iam_groups: Some(strings(&["g1", "g2"])),
+                iam_tags: Some(BTreeMap::from([("k".into(), "v".into())])),
+                user_path: Some("/vault/".into()),
+                permissions_boundary_arn: Some("arn:aws:iam::aws:policy/PB".into()),
+                ..input(CRED_IAM_USER)
+            },
+        )
+        .expect("created");
+        let (updated, _) = apply_write(
+            Some(role.clone()),
+            RoleInput {
+                iam_groups: Some(strings(&["g3"])),
+                ..RoleInput::default()
+            },
+        )
+        .expect("updated");
+        assert_eq!(updated.iam_groups, Some(strings(&["g3"])));
+        assert_eq!(
+            RoleEntry {
+                iam_groups: role.iam_groups.clone(),
+                ..updated.clone()
+            },
+            role
+        );
+        assert_eq!(updated.policy_document, r#"{"Version":"2012-10-17"}"#);
+        // Clearing the document with "".
+        let (cleared, _) = apply_write(
+            Some(updated),
+            RoleInput {
+                policy_document: Some(String::new()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("cleared");
+        assert_eq!(cleared.policy_document, "");
+        assert_eq!(cleared.policy_arns, Some(strings(&[POLICY_ARN])));
+    }
+
+    #[test]
+    fn changing_type_needs_role_arns_cleared() {
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                role_arns: Some(strings(&[ROLE_ARN])),
+                ..input(CRED_ASSUMED_ROLE)
+            },
+        )
+        .expect("created");
+        let e = bad(apply_write(Some(role.clone()), input(CRED_IAM_USER)));
+        assert_eq!(
+            e,
+            one_error("cannot supply role_arns when credential_type isn't assumed_role")
+        );
+        let (switched, _) = apply_write(
+            Some(role),
+            RoleInput {
+                role_arns: Some(vec![]),
+                ..input(CRED_IAM_USER)
+            },
+        )
+        .expect("switched");
+        assert_eq!(switched.credential_types, strings(&[CRED_IAM_USER]));
+        assert_eq!(switched.role_arns, Some(vec![]));
+        assert_eq!(switched.read_response()["role_arns"], json!([]));
+    }
+
+    #[test]
+    fn explicit_write_clears_legacy_flag_but_keeps_version() {
+        let legacy = migrate_legacy(POLICY_ARN);
+        let (role, warnings) = apply_write(
+            Some(legacy),
+            RoleInput {
+                iam_groups: Some(strings(&["g"])),
+                ..RoleInput::default()
+            },
+        )
+        .expect("updated");
+        assert!(warnings.is_empty());
+        assert!(!role.prohibit_flexible_cred_path);
+        assert_eq!(role.version, 1);
+        assert_eq!(role.policy_arns, Some(strings(&[POLICY_ARN])));
+    }
+
+    #[test]
+    fn invalid_data_cleared_with_warning() {
+        let existing = migrate_legacy("arn:gobbledygook");
+        let (role, warnings) =
+            apply_write(Some(existing.clone()), input(CRED_FEDERATION_TOKEN)).expect("repaired");
+        assert_eq!(
+            warnings,
+            strings(&[r#"Invalid data of "arn:gobbledygook" cleared out of role"#])
+        );
+        assert_eq!(role.invalid_data, "");
+        assert_eq!(role.version, 1);
+        // A failing write still reports the validation error, not the warning.
+        let e = bad(apply_write(Some(existing), RoleInput::default()));
+        assert_eq!(e, one_error("did not supply credential_type"));
+    }
+
+    // ---- policy documents ------------------------------------------------------------------
+
+    #[test]
+    fn policy_document_is_compacted() {
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                policy_document: Some(r#"{ "a" : 1 }"#.into()),
+                ..input(CRED_IAM_USER)
+            },
+        )
+        .expect("stored");
+        assert_eq!(role.policy_document, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn bad_policy_document_is_400() {
+        let raw = "{\"Version\": \n";
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                policy_document: Some(raw.into()),
+                ..input(CRED_IAM_USER)
+            },
+        ));
+        assert_eq!(e, r#"cannot parse policy document: "{\"Version\": \n""#);
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                policy_document: Some("  ".into()),
+                ..input(CRED_IAM_USER)
+            },
+        ));
+        assert_eq!(e, r#"cannot parse policy document: "  ""#);
+    }
+
+    #[test]
+    fn compact_json_like_go() {
+        let ok =
+            |raw: &str, want: &str| assert_eq!(compact_json(raw), Ok(want.to_string()), "{raw:?}");
+        ok(r#"{ "a" : 1 }"#, r#"{"a":1}"#);
+        ok(
+            "\n{\n\t\"Version\": \"2012-10-07\",\n\t\"Statement\": [\n\t\t{\n\t\t\t\"Effect\": \"Allow\",\n\t\t\t\"Action\": \"ec2:Describe*\",\n\t\t\t\"Resource\": \"*\"\n\t\t}\n\t]\n}",
+            r#"{"Version":"2012-10-07","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#,
+        );
+        // Key order, duplicate keys, escapes, spaces inside strings and number text are kept.
+        ok(
+            r#"{"z": 1, "a": "x y\u00e9\"\/", "z": -0.5E+10, "u": "é<>&"}"#,
+            r#"{"z":1,"a":"x y\u00e9\"\/","z":-0.5E+10,"u":"é<>&"}"#,
+        );
+        ok(" [ ] ", "[]");
+        ok("{ }", "{}");
+        ok(
+            "[1, [true, false, null], {\"a\": []}]",
+            r#"[1,[true,false,null],{"a":[]}]"#,
+        );
+        ok("\"just a string\"", "\"just a string\"");
+        ok("0", "0");
+        ok("-12.5e-3\r\n", "-12.5e-3");
+        for bad in [
+            "",
+            "   ",
+            "{",
+            "}",
+            "[1,]",
+            "[,1]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "{\"a\":1} x",
+            "1 2",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "-",
+            "+1",
+            "tru",
+            "truex",
+            "nul",
+            "'a'",
+            "\"unterminated",
+            "\"bad \\x escape\"",
+            "\"bad \\u12g4\"",
+            "\"ctrl \u{1} char\"",
+            "\"tab\tinside\"",
+            "[1}",
+            "{\"a\":1]",
+            "not json",
+        ] {
+            assert_eq!(compact_json(bad), Err(()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn compact_json_depth_limit() {
+        let deep_ok = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
+        assert_eq!(compact_json(&deep_ok), Ok(deep_ok.clone()));
+        let too_deep = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH + 1),
+            "]".repeat(MAX_JSON_DEPTH + 1)
+        );
+        assert_eq!(compact_json(&too_deep), Err(()));
+    }
+
+    // ---- legacy parameters -----------------------------------------------------------------
+
+    #[test]
+    fn legacy_arn_role_becomes_assumed_role() {
+        let (role, warnings) = apply_write(
+            None,
+            RoleInput {
+                legacy_arn: Some(ROLE_ARN.into()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("legacy role");
+        assert_eq!(warnings, strings(&[LEGACY_WARNING]));
+        assert_eq!(
+            warnings[0],
+            "Detected use of legacy role or policy parameter. Please upgrade to use the new parameters."
+        );
+        assert_eq!(
+            role,
+            RoleEntry {
+                credential_types: strings(&[CRED_ASSUMED_ROLE]),
+                role_arns: Some(strings(&[ROLE_ARN])),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            }
+        );
+    }
+
+    #[test]
+    fn legacy_arn_policy_becomes_iam_user() {
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                legacy_arn: Some(POLICY_ARN.into()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("legacy policy arn");
+        assert_eq!(
+            role,
+            RoleEntry {
+                credential_types: strings(&[CRED_IAM_USER]),
+                policy_arns: Some(strings(&[POLICY_ARN])),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            }
+        );
+    }
+
+    #[test]
+    fn legacy_policy_json_allows_both_types() {
+        let (role, warnings) = apply_write(
+            None,
+            RoleInput {
+                legacy_policy: Some("{ \"Version\" : \"2012-10-17\" }".into()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("legacy json");
+        assert_eq!(warnings, strings(&[LEGACY_WARNING]));
+        assert_eq!(
+            role,
+            RoleEntry {
+                credential_types: strings(&[CRED_IAM_USER, CRED_FEDERATION_TOKEN]),
+                policy_document: r#"{"Version":"2012-10-17"}"#.into(),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            }
+        );
+        assert_eq!(
+            role.read_response()["credential_type"],
+            json!("iam_user,federation_token")
+        );
+    }
+
+    #[test]
+    fn legacy_garbage_is_400() {
+        for raw in [
+            "not json",
+            "arn:gobbledygook",
+            "arn:aws:iam::123456789012:user/bob",
+        ] {
+            let e = bad(apply_write(
+                None,
+                RoleInput {
+                    legacy_policy: Some(raw.into()),
+                    ..RoleInput::default()
+                },
+            ));
+            assert_eq!(
+                e,
+                format!("unable to parse supplied data: {}", go_quote(raw))
+            );
+        }
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                legacy_arn: Some("not json".into()),
+                ..RoleInput::default()
+            },
+        ));
+        assert_eq!(e, r#"unable to parse supplied data: "not json""#);
+    }
+
+    #[test]
+    fn legacy_both_params_is_400() {
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                legacy_arn: Some(ROLE_ARN.into()),
+                legacy_policy: Some("{}".into()),
+                ..RoleInput::default()
+            },
+        ));
+        assert_eq!(e, "only one of policy or arn should be provided");
+        // Empty values count as absent.
+        let (role, _) = apply_write(
+            None,
+            RoleInput {
+                legacy_arn: Some(ROLE_ARN.into()),
+                legacy_policy: Some(String::new()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("policy empty ignored");
+        assert_eq!(role.credential_types, strings(&[CRED_ASSUMED_ROLE]));
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                legacy_arn: Some(String::new()),
+                legacy_policy: Some(String::new()),
+                ..RoleInput::default()
+            },
+        ));
+        assert_eq!(e, one_error("did not supply credential_type"));
+    }
+
+    #[test]
+    fn legacy_mixed_with_new_fields_is_400() {
+        let legacy = || RoleInput {
+            legacy_arn: Some(ROLE_ARN.into()),
+            ..RoleInput::default()
+        };
+        let prefix = "cannot supply deprecated role or policy parameters with ";
+        let cases: Vec<(RoleInput, &str)> = vec![
+            (
+                RoleInput {
+                    credential_type: Some(CRED_ASSUMED_ROLE.into()),
+                    ..legacy()
+                },
+                "an explicit credential_type",
+            ),
+            (
+                RoleInput {
+                    role_arns: Some(vec![]),
+                    ..legacy()
+                },
+                "role_arns",
+            ),
+            (
+                RoleInput {
+                    policy_arns: Some(vec![]),
+                    ..legacy()
+                },
+                "policy_arns",
+            ),
+            (
+                RoleInput {
+                    policy_document: Some("not json".into()),
+                    ..legacy()
+                },
+                "policy_document",
+            ),
+            (
+                RoleInput {
+                    default_sts_ttl: Some(0),
+                    ..legacy()
+                },
+                "default_sts_ttl",
+            ),
+            (
+                RoleInput {
+                    max_sts_ttl: Some(0),
+                    ..legacy()
+                },
+                "max_sts_ttl",
+            ),
+            (
+                RoleInput {
+                    user_path: Some("/".into()),
+                    ..legacy()
+                },
+                "user_path",
+            ),
+            (
+                RoleInput {
+                    permissions_boundary_arn: Some(String::new()),
+                    ..legacy()
+                },
+                "permissions_boundary_arn",
+            ),
+        ];
+        for (req, field) in cases {
+            assert_eq!(bad(apply_write(None, req)), format!("{prefix}{field}"));
+        }
+        // The first refused field (Vault's order) wins.
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                credential_type: Some(CRED_IAM_USER.into()),
+                max_sts_ttl: Some(1),
+                legacy_policy: Some("{}".into()),
+                ..RoleInput::default()
+            },
+        ));
+        assert_eq!(
+            e,
+            "cannot supply deprecated role or policy parameters with an explicit credential_type"
+        );
+    }
+
+    #[test]
+    fn legacy_with_unchecked_fields_replaces_them() {
+        // Vault skips the mixing check for these and then drops them with the old role.
+        let (role, warnings) = apply_write(
+            Some(RoleEntry {
+                iam_groups: Some(strings(&["old"])),
+                ..entry(&[CRED_IAM_USER])
+            }),
+            RoleInput {
+                iam_groups: Some(strings(&["g"])),
+                iam_tags: Some(BTreeMap::from([("k".into(), "v".into())])),
+                session_tags: Some(BTreeMap::from([("k".into(), "v".into())])),
+                external_id: Some("x".into()),
+                mfa_serial_number: Some("m".into()),
+                legacy_arn: Some(ROLE_ARN.into()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("legacy accepted");
+        assert_eq!(warnings, strings(&[LEGACY_WARNING]));
+        assert_eq!(role, migrate_legacy(ROLE_ARN));
+    }
+
+    #[test]
+    fn legacy_and_invalid_data_warnings_together() {
+        let (_, warnings) = apply_write(
+            Some(migrate_legacy("garbage")),
+            RoleInput {
+                legacy_policy: Some("{}".into()),
+                ..RoleInput::default()
+            },
+        )
+        .expect("accepted");
+        assert_eq!(
+            warnings,
+            strings(&[
+                r#"Invalid data of "garbage" cleared out of role"#,
+                LEGACY_WARNING
+            ])
+        );
+    }
+
+    #[test]
+    fn only_one_of_policy_or_arn_comes_before_field_checks() {
+        let e = bad(apply_write(
+            None,
+            RoleInput {
+                credential_type: Some(CRED_IAM_USER.into()),
+                legacy_arn: Some(ROLE_ARN.into()),
+                legacy_policy: Some("{}".into()),
+                ..RoleInput::default()
+            },
+        ));
+        assert_eq!(e, "only one of policy or arn should be provided");
+    }
+
+    // ---- legacy storage migration ----------------------------------------------------------
+
+    #[test]
+    fn migrate_legacy_storage_values() {
+        assert_eq!(
+            migrate_legacy("arn:aws:iam::aws:policy/AWSManagedPolicy"),
+            RoleEntry {
+                credential_types: strings(&[CRED_IAM_USER]),
+                policy_arns: Some(strings(&["arn:aws:iam::aws:policy/AWSManagedPolicy"])),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            }
+        );
+        // Resource type without a slash still counts.
+        assert_eq!(
+            migrate_legacy("arn:aws:iam::1:role").credential_types,
+            strings(&[CRED_ASSUMED_ROLE])
+        );
+        let invalid = |raw: &str| RoleEntry {
+            invalid_data: raw.to_string(),
+            version: 1,
+            ..RoleEntry::default()
+        };
+        for raw in ["arn:gobbledygook", "arn:aws:s3:::bucket/key", "{", "", "x"] {
+            assert_eq!(migrate_legacy(raw), invalid(raw), "{raw:?}");
+        }
+        let stored = serde_json::to_string(&invalid("x")).expect("serialises");
+        assert_eq!(
+            stored,
+            r#"{"credential_types":[],"policy_arns":null,"role_arns":null,"policy_document":"","iam_groups":null,"iam_tags":null,"session_tags":null,"external_id":"","invalid_data":"x","version":1,"default_sts_ttl":0,"max_sts_ttl":0,"user_path":"","permissions_boundary_arn":"","mfa_serial_number":""}"#
+        );
+        let read = invalid("x").read_response();
+        assert_eq!(read["invalid_data"], json!("x"));
+        assert_eq!(read["credential_type"], json!(""));
+    }
+
+    // ---- storage shape and read response ---------------------------------------------------
+
+    #[test]
+    fn go_shaped_json_round_trip() {
+        // Written by the OpenBao plugin: ns durations, no Vault-only keys, null lists.
+        let go = r#"{"credential_types":["assumed_role"],"policy_arns":null,"role_arns":["arn:aws:iam::123456789012:role/path/RoleName"],"policy_document":"{\"Version\":\"2012-10-17\"}","iam_groups":null,"iam_tags":{"team":"x"},"version":0,"default_sts_ttl":3600000000000,"max_sts_ttl":7200500000000,"user_path":"","permissions_boundary_arn":""}"#;
+        let role: RoleEntry = serde_json::from_str(go).expect("go json");
+        assert_eq!(role.default_sts_ttl, 3_600_000_000_000);
+        assert_eq!(role.external_id, "");
+        assert_eq!(role.session_tags, None);
+        let data = Value::Object(role.read_response());
+        assert_eq!(
+            data,
+            json!({
+                "credential_type": "assumed_role",
+                "policy_arns": null,
+                "role_arns": [ROLE_ARN],
+                "policy_document": "{\"Version\":\"2012-10-17\"}",
+                "iam_groups": null,
+                "iam_tags": {"team": "x"},
+                "session_tags": null,
+                "external_id": "",
+                "default_sts_ttl": 3600,
+                "max_sts_ttl": 7200,
+                "user_path": "",
+                "permissions_boundary_arn": "",
+                "mfa_serial_number": ""
+            })
+        );
+
+        // Written by Vault: every key, legacy flag, null credential types from an invalid entry.
+        let vault = r#"{"credential_types":null,"policy_arns":null,"role_arns":null,"policy_document":"","iam_groups":null,"iam_tags":null,"session_tags":null,"external_id":"","invalid_data":"arn:bad","version":1,"default_sts_ttl":0,"max_sts_ttl":0,"user_path":"","permissions_boundary_arn":"","mfa_serial_number":"","unknown_future_key":true}"#;
+        let role: RoleEntry = serde_json::from_str(vault).expect("vault json");
+        assert_eq!(role, migrate_legacy("arn:bad"));
+
+        // What we write reads back identically and has Vault's key set.
+        let (ours, _) = apply_write(
+            None,
+            RoleInput {
+                role_arns: Some(strings(&[ROLE_ARN])),
+                default_sts_ttl: Some(900),
+                session_tags: Some(BTreeMap::from([("a".into(), "b".into())])),
+                ..input(CRED_ASSUMED_ROLE)
+            },
+        )
+        .expect("created");
+        let text = serde_json::to_string(&ours).expect("serialises");
+        assert_eq!(
+            text,
+            r#"{"credential_types":["assumed_role"],"policy_arns":null,"role_arns":["arn:aws:iam::123456789012:role/path/RoleName"],"policy_document":"","iam_groups":null,"iam_tags":null,"session_tags":{"a":"b"},"external_id":"","version":0,"default_sts_ttl":900000000000,"max_sts_ttl":0,"user_path":"","permissions_boundary_arn":"","mfa_serial_number":""}"#
+        );
+        let back: RoleEntry = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, ours);
+
+        // Migrated entries carry the flag; Go omits it when false.
+        let text = serde_json::to_string(&migrate_legacy(ROLE_ARN)).expect("serialises");
+        assert!(text.contains(r#""prohibit_flexible_cred_path":true,"version":1"#));
+        // Null scalars are zero values, as in Go.
+        let role: RoleEntry = serde_json::from_str(
+            r#"{"user_path":null,"version":null,"prohibit_flexible_cred_path":null}"#,
+        )
+        .expect("nulls");
+        assert_eq!(role, RoleEntry::default());
+    }
+
+    #[test]
+    fn read_response_truncates_sub_second_durations() {
+        let role = RoleEntry {
+            default_sts_ttl: 1_999_999_999,
+            max_sts_ttl: -1_500_000_000,
+            ..entry(&[CRED_ASSUMED_ROLE])
+        };
+        let data = role.read_response();
+        assert_eq!(data["default_sts_ttl"], json!(1));
+        assert_eq!(data["max_sts_ttl"], json!(-1));
+        assert!(!data.contains_key("invalid_data"));
+        assert_eq!(data.len(), 13);
+    }
+
+    // ---- credential type selection ---------------------------------------------------------
+
+    #[test]
+    fn select_single_type_on_both_paths() {
+        for t in [
+            CRED_IAM_USER,
+            CRED_ASSUMED_ROLE,
+            CRED_FEDERATION_TOKEN,
+            CRED_SESSION_TOKEN,
+        ] {
+            let role = entry(&[t]);
+            assert_eq!(role.select_credential_type(false), Ok(t));
+            assert_eq!(role.select_credential_type(true), Ok(t));
+        }
+        assert_eq!(entry(&[]).select_credential_type(false), Ok(""));
+    }
+
+    #[test]
+    fn select_two_types_by_path() {
+        let role = RoleEntry {
+            prohibit_flexible_cred_path: false,
+            ..entry(&[CRED_IAM_USER, CRED_FEDERATION_TOKEN])
+        };
+        assert_eq!(role.select_credential_type(false), Ok(CRED_IAM_USER));
+        assert_eq!(role.select_credential_type(true), Ok(CRED_FEDERATION_TOKEN));
+
+        // The migrated shape passes the legacy guard on its natural paths.
+        let legacy = migrate_legacy("{}");
+        assert_eq!(legacy.select_credential_type(false), Ok(CRED_IAM_USER));
+        assert_eq!(
+            legacy.select_credential_type(true),
+            Ok(CRED_FEDERATION_TOKEN)
+        );
+
+        let odd = entry(&[CRED_ASSUMED_ROLE, CRED_SESSION_TOKEN]);
+        assert_eq!(
+            odd.select_credential_type(false),
+            Err(r#"requested credential type "iam_user" not in allowed credential types []string{"assumed_role", "session_token"}"#.to_string())
+        );
+        let odd = entry(&[CRED_IAM_USER, CRED_ASSUMED_ROLE]);
+        assert_eq!(
+            odd.select_credential_type(true),
+            Err(r#"requested credential type "federation_token" not in allowed credential types []string{"iam_user", "assumed_role"}"#.to_string())
+        );
+    }
+
+    #[test]
+    fn select_legacy_guard() {
+        let iam = migrate_legacy(POLICY_ARN);
+        assert_eq!(iam.select_credential_type(false), Ok(CRED_IAM_USER));
+        assert_eq!(
+            iam.select_credential_type(true),
+            Err("attempted to retrieve iam_user credentials through the sts path; this is not allowed for legacy roles".to_string())
+        );
+        let assumed = migrate_legacy(ROLE_ARN);
+        assert_eq!(assumed.select_credential_type(true), Ok(CRED_ASSUMED_ROLE));
+        assert_eq!(
+            assumed.select_credential_type(false),
+            Err("attempted to retrieve assumed_role credentials through the creds path; this is not allowed for legacy roles".to_string())
+        );
+        // Without the flag both paths serve any type.
+        let (upgraded, _) = apply_write(Some(assumed), RoleInput::default()).expect("upgraded");
+        assert_eq!(
+            upgraded.select_credential_type(false),
+            Ok(CRED_ASSUMED_ROLE)
+        );
+        let plain = entry(&[CRED_IAM_USER]);
+        assert_eq!(plain.select_credential_type(true), Ok(CRED_IAM_USER));
+    }
+
+    #[test]
+    fn role_error_displays_its_text() {
+        assert_eq!(RoleError::BadRequest("x".into()).to_string(), "x");
+        assert_eq!(RoleError::Internal("y".into()).to_string(), "y");
+    }
+}

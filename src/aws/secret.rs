@@ -1,0 +1,141 @@
+//! The `access_keys` secret: renew and revoke of issued credentials, and the
+//! WAL rollback of half-created users.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use crate::framework::fields::FieldType;
+use crate::framework::{
+    handler, Ctx, Error, Field, HandlerResult, Response, SecretResponse, SecretType,
+};
+
+use super::config_lease::LeaseConfig;
+use super::iam_user::{delete_user, UserGone};
+use super::role::RoleEntry;
+use super::AwsBackend;
+
+/// Secret type name (stored in every lease's internal data).
+pub const SECRET_TYPE: &str = "access_keys";
+/// WAL kind of a user being created.
+pub const WAL_KIND_USER: &str = "user";
+/// A lease younger than this whose user is missing may just be IAM lagging.
+pub const YOUNG_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// Internal data of an `iam_user` lease: what revoke needs, in the Go plugin's shape.
+pub fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("username".into(), Value::from(username));
+    m.insert(
+        "policy".into(),
+        serde_json::to_value(role).unwrap_or(Value::Null),
+    );
+    m.insert("is_sts".into(), Value::Bool(false));
+    m
+}
+
+/// Internal data of an STS lease.
+pub fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("username".into(), Value::from(name));
+    m.insert("policy".into(), Value::from(policy));
+    m.insert("is_sts".into(), Value::Bool(true));
+    m
+}
+
+fn is_sts(internal: &Map<String, Value>) -> Result<bool, Error> {
+    match internal.get("is_sts") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(Error::internal(
+            "secret has is_sts but value could not be understood",
+        )),
+    }
+}
+
+async fn renew(ctx: Ctx<AwsBackend>) -> HandlerResult {
+    let lease = ctx.req.lease.clone().unwrap_or_default();
+    if is_sts(&lease.internal_data)? {
+        return Ok(None);
+    }
+    let cfg = LeaseConfig::load(&ctx.storage).await?.unwrap_or_default();
+    Ok(Some(Response {
+        secret: Some(SecretResponse {
+            internal_data: lease.internal_data,
+            ttl: Duration::from_nanos(cfg.lease.max(0) as u64),
+            max_ttl: Duration::from_nanos(cfg.lease_max.max(0) as u64),
+            renewable: true,
+        }),
+        ..Response::default()
+    }))
+}
+
+async fn revoke(ctx: Ctx<AwsBackend>) -> HandlerResult {
+    let lease = ctx.req.lease.clone().unwrap_or_default();
+    if is_sts(&lease.internal_data)? {
+        return Ok(None);
+    }
+    let username = lease
+        .internal_data
+        .get("username")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::internal("secret is missing username internal data"))?
+        .to_string();
+    let clients = ctx.backend.clients(&ctx.storage).await?;
+    match delete_user(&clients.iam, &username).await {
+        Ok(UserGone::Deleted) => {
+            tracing::info!(username = %username, "revoked iam_user lease: user deleted");
+            Ok(None)
+        }
+        Ok(UserGone::AlreadyAbsent) => {
+            let age = lease
+                .issue_time
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .unwrap_or(YOUNG_LEASE);
+            if age < YOUNG_LEASE {
+                // IAM is eventually consistent: a user created moments ago may not be visible yet.
+                Err(Error::internal(format!(
+                    "IAM user {username} was not found; the lease is younger than 5 minutes, so this may be IAM lagging behind: retry later"
+                )))
+            } else {
+                Ok(None)
+            }
+        }
+        Err(e) => Err(Error::internal(e.to_string())),
+    }
+}
+
+/// WAL rollback: delete a user whose issue did not complete.
+pub async fn rollback(ctx: Ctx<AwsBackend>, kind: String, data: Value) -> Result<(), Error> {
+    if kind != WAL_KIND_USER {
+        return Err(Error::internal("unknown type to rollback"));
+    }
+    let username = data
+        .get("UserName")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::internal("WAL entry has no UserName"))?
+        .to_string();
+    let clients = ctx.backend.clients(&ctx.storage).await?;
+    delete_user(&clients.iam, &username)
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+    tracing::info!(username = %username, "rolled back half-created IAM user");
+    Ok(())
+}
+
+/// The secret type.
+pub fn secret_type() -> SecretType<AwsBackend> {
+    SecretType {
+        name: SECRET_TYPE,
+        fields: vec![
+            Field::new("access_key", FieldType::String, "Access Key"),
+            Field::new("secret_key", FieldType::String, "Secret Key"),
+            Field::new("security_token", FieldType::String, "Security Token"),
+            Field::new("session_token", FieldType::String, "Session Token"),
+        ],
+        renew: Some(handler(renew)),
+        revoke: handler(revoke),
+    }
+}
