@@ -19,11 +19,20 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one call including its retries.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// One STS endpoint to try, in order.
+#[derive(Clone, Debug)]
+pub struct StsEndpoint {
+    /// How errors name it: the URL, or "the default STS endpoint".
+    pub label: String,
+    pub client: aws_sdk_sts::Client,
+}
+
 /// The engine's IAM and STS clients for one mount.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub iam: aws_sdk_iam::Client,
-    pub sts: aws_sdk_sts::Client,
+    /// `sts_endpoint` first, then the fallbacks in order; one default client when none is set.
+    pub sts: Vec<StsEndpoint>,
 }
 
 /// Region: configured, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else us-east-1.
@@ -109,13 +118,38 @@ pub fn sts_client(
     aws_sdk_sts::Client::from_conf(b.build())
 }
 
+/// STS clients in the order they are tried. Fallbacks only apply when
+/// `sts_endpoint` is set (as in Vault); without it the SDK's regional default
+/// is used — the case Vault 1.19.0–1.19.3 broke.
+pub fn sts_endpoints(sdk: &aws_config::SdkConfig, cfg: &RootConfig) -> Vec<StsEndpoint> {
+    if cfg.sts_endpoint.is_empty() {
+        return vec![StsEndpoint {
+            label: "the default STS endpoint".to_string(),
+            client: sts_client(sdk, "", ""),
+        }];
+    }
+    let first = std::iter::once((cfg.sts_endpoint.as_str(), cfg.sts_region.as_str()));
+    let rest = cfg
+        .sts_fallback_endpoints
+        .iter()
+        .map(String::as_str)
+        .zip(cfg.sts_fallback_regions.iter().map(String::as_str));
+    first
+        .chain(rest)
+        .map(|(endpoint, region)| StsEndpoint {
+            label: endpoint.to_string(),
+            client: sts_client(sdk, endpoint, region),
+        })
+        .collect()
+}
+
 /// Builds both clients from the root config.
 pub async fn build(cfg: &RootConfig) -> Result<Clients, Error> {
     let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
     let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
     Ok(Clients {
         iam: iam_client(&sdk, &cfg.iam_endpoint),
-        sts: sts_client(&sdk, &cfg.sts_endpoint, &cfg.sts_region),
+        sts: sts_endpoints(&sdk, cfg),
     })
 }
 
