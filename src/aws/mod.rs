@@ -10,6 +10,8 @@ pub mod role;
 pub mod roles;
 pub mod rotate_root;
 pub mod secret;
+pub mod static_roles;
+pub mod static_rotation;
 pub mod sts;
 pub mod username;
 
@@ -39,6 +41,8 @@ pub struct AwsBackend {
     build_lock: Mutex<()>,
     /// Serialises rotate-root on this node.
     pub rotation_lock: Mutex<()>,
+    /// Next rotation of each static role (rebuilt from storage on Initialize).
+    pub schedule: static_rotation::Schedule,
 }
 
 impl AwsBackend {
@@ -78,6 +82,16 @@ impl AwsBackend {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Schedules the next rotation of static role `name`.
+    pub fn schedule(&self, name: &str, at: std::time::SystemTime) {
+        self.schedule.set(name, at);
+    }
+
+    /// Drops static role `name` from the schedule.
+    pub fn unschedule(&self, name: &str) {
+        self.schedule.remove(name);
+    }
+
     fn invalidate(&self, key: &str) {
         if key == config_root::KEY {
             self.drop_clients();
@@ -114,6 +128,10 @@ pub fn framework() -> Framework<AwsBackend> {
             config_lease::path(),
             roles::path(),
             roles::list_path(),
+            static_roles::path(),
+            static_roles::list_path(),
+            static_roles::creds_path(),
+            static_roles::rotate_path(),
             creds::path(),
         ],
         secrets: vec![secret::secret_type()],
@@ -130,7 +148,7 @@ pub fn framework() -> Framework<AwsBackend> {
         periodic: None,
         initialize: None,
         invalidate: Some(Arc::new(|b: &AwsBackend, key: &str| b.invalidate(key))),
-        cleanup: None,
+        cleanup: Some(Arc::new(|b: &AwsBackend| b.schedule.stop())),
         version: version(),
     }
 }

@@ -108,6 +108,10 @@ async fn revoke(ctx: Ctx<AwsBackend>) -> HandlerResult {
 
 /// WAL rollback: delete a user whose issue did not complete.
 pub async fn rollback(ctx: Ctx<AwsBackend>, kind: String, data: Value) -> Result<(), Error> {
+    if kind == super::static_rotation::WAL_KIND_STATIC_KEY {
+        return super::static_rotation::rollback_static_key(&ctx.backend, &ctx.storage, &data)
+            .await;
+    }
     if kind != WAL_KIND_USER {
         return Err(Error::internal("unknown type to rollback"));
     }
