@@ -12,6 +12,8 @@
 #                   e.g. make register BAO_ADDR=http://127.0.0.1:8200 BAO_TOKEN=root PLUGIN_DIR=/etc/bao/plugins
 #                   (uses the venv's bao if present, else bao/vault from PATH; override with BAO=...)
 #                   `python3 scripts/devstack.py up --plugin $(BIN)` starts a throwaway server to try it.
+#   make figures    build + venv + print the plugin's figures beside their goals (never fails
+#                   on a missed goal): exec->handshake median, idle RSS after Setup, binary size
 #   make clean      remove .run/ (stack logs) and cargo's target/
 #
 # PYTEST_ARGS=... is passed to pytest (e.g. make test PYTEST_ARGS='-k lease -x').
@@ -22,7 +24,7 @@ PY       := $(VENV)/bin/python
 NAME     ?= aws
 PYTEST_ARGS ?=
 
-.PHONY: all build venv demo test test-integration register clean help
+.PHONY: all build venv demo test test-integration register figures clean help
 
 all: build
 
@@ -50,6 +52,10 @@ register: build
 	BAO_ADDR="$(BAO_ADDR)" BAO_TOKEN="$(BAO_TOKEN)" PLUGIN_DIR="$(PLUGIN_DIR)" \
 	  $(if $(wildcard $(PY)),$(PY),python3) scripts/devstack.py register \
 	  --plugin $(BIN) --name $(NAME) $(if $(BAO),--bao $(BAO))
+
+# Measures and prints, never asserts (scripts/figures.py).
+figures: build venv
+	$(PY) scripts/figures.py --plugin $(BIN)
 
 clean:
 	rm -rf .run

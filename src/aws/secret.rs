@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
+use crate::framework::backend::SECRET_TYPE_KEY;
 use crate::framework::fields::FieldType;
 use crate::framework::{
     handler, Ctx, Error, Field, HandlerResult, Response, SecretResponse, SecretType,
@@ -25,6 +26,7 @@ pub const YOUNG_LEASE: Duration = Duration::from_secs(5 * 60);
 /// Internal data of an `iam_user` lease: what revoke needs, in the Go plugin's shape.
 pub fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, Value> {
     let mut m = Map::new();
+    m.insert(SECRET_TYPE_KEY.into(), Value::from(SECRET_TYPE));
     m.insert("username".into(), Value::from(username));
     m.insert(
         "policy".into(),
@@ -37,6 +39,7 @@ pub fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, V
 /// Internal data of an STS lease.
 pub fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> {
     let mut m = Map::new();
+    m.insert(SECRET_TYPE_KEY.into(), Value::from(SECRET_TYPE));
     m.insert("username".into(), Value::from(name));
     m.insert("policy".into(), Value::from(policy));
     m.insert("is_sts".into(), Value::Bool(true));
@@ -141,5 +144,20 @@ pub fn secret_type() -> SecretType<AwsBackend> {
         ],
         renew: Some(handler(renew)),
         revoke: handler(revoke),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lease_names_its_secret_type() {
+        let iam = internal_data_iam_user("u", &RoleEntry::default());
+        assert_eq!(iam.get(SECRET_TYPE_KEY), Some(&Value::from(SECRET_TYPE)));
+        assert_eq!(iam.get("is_sts"), Some(&Value::Bool(false)));
+        let sts = internal_data_sts("s", "arn");
+        assert_eq!(sts.get(SECRET_TYPE_KEY), Some(&Value::from(SECRET_TYPE)));
+        assert_eq!(sts.get("is_sts"), Some(&Value::Bool(true)));
     }
 }
