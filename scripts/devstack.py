@@ -462,6 +462,12 @@ class Moto(ManagedProcess):
     after the first N AWS actions (env ``INITIAL_NO_AUTH_ACTION_COUNT``; 0
     means from the first request). Default: no authentication at all.
     :meth:`set_auth` changes it at run time (POST /moto-api/reset-auth).
+
+    ``load_aws_managed_policies`` (default True) makes moto know AWS's managed
+    policies (``arn:aws:iam::aws:policy/ReadOnlyAccess`` ...), as real IAM does;
+    moto only reads it from the environment at start (env
+    ``MOTO_IAM_LOAD_MANAGED_POLICIES``), it cannot be switched on later. Costs
+    about a second on the first IAM request after start/reset.
     """
 
     kind = "moto"
@@ -473,10 +479,12 @@ class Moto(ManagedProcess):
         initial_no_auth_action_count: Optional[int] = None,
         workdir: Optional[os.PathLike | str] = None,
         keep: bool = False,
+        load_aws_managed_policies: bool = True,
     ):
         super().__init__(workdir, keep)
         self.port = port
         self.initial_no_auth_action_count = initial_no_auth_action_count
+        self.load_aws_managed_policies = load_aws_managed_policies
         self.startup_seconds: Optional[float] = None
 
     @property
@@ -497,6 +505,7 @@ class Moto(ManagedProcess):
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
         if self.initial_no_auth_action_count is not None:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(self.initial_no_auth_action_count)
+        env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true" if self.load_aws_managed_policies else "false"
         env["PYTHONUNBUFFERED"] = "1"
         self._spawn(
             [venv_python(), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], env=env

@@ -8,7 +8,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 
+use std::sync::Arc;
+
 use crate::framework::Error;
+
+use super::metrics::{AwsCallMetrics, Metrics};
 
 use super::config_root::RootConfig;
 
@@ -95,7 +99,19 @@ pub async fn sdk_config(
 
 /// An IAM client on `cfg`'s endpoint with `sdk`.
 pub fn iam_client(sdk: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_iam::Client {
+    iam_client_with(sdk, endpoint, None)
+}
+
+/// An IAM client whose calls are recorded in `metrics`.
+pub fn iam_client_with(
+    sdk: &aws_config::SdkConfig,
+    endpoint: &str,
+    metrics: Option<&Arc<Metrics>>,
+) -> aws_sdk_iam::Client {
     let mut b = aws_sdk_iam::config::Builder::from(sdk);
+    if let Some(m) = metrics {
+        b = b.interceptor(AwsCallMetrics(m.clone()));
+    }
     if !endpoint.is_empty() {
         b = b.endpoint_url(endpoint);
     }
@@ -108,7 +124,20 @@ pub fn sts_client(
     endpoint: &str,
     region: &str,
 ) -> aws_sdk_sts::Client {
+    sts_client_with(sdk, endpoint, region, None)
+}
+
+/// An STS client whose calls are recorded in `metrics`.
+pub fn sts_client_with(
+    sdk: &aws_config::SdkConfig,
+    endpoint: &str,
+    region: &str,
+    metrics: Option<&Arc<Metrics>>,
+) -> aws_sdk_sts::Client {
     let mut b = aws_sdk_sts::config::Builder::from(sdk);
+    if let Some(m) = metrics {
+        b = b.interceptor(AwsCallMetrics(m.clone()));
+    }
     if !endpoint.is_empty() {
         b = b.endpoint_url(endpoint);
         if !region.is_empty() {
@@ -121,11 +150,15 @@ pub fn sts_client(
 /// STS clients in the order they are tried. Fallbacks only apply when
 /// `sts_endpoint` is set (as in Vault); without it the SDK's regional default
 /// is used — the case Vault 1.19.0–1.19.3 broke.
-pub fn sts_endpoints(sdk: &aws_config::SdkConfig, cfg: &RootConfig) -> Vec<StsEndpoint> {
+pub fn sts_endpoints(
+    sdk: &aws_config::SdkConfig,
+    cfg: &RootConfig,
+    metrics: Option<&Arc<Metrics>>,
+) -> Vec<StsEndpoint> {
     if cfg.sts_endpoint.is_empty() {
         return vec![StsEndpoint {
             label: "the default STS endpoint".to_string(),
-            client: sts_client(sdk, "", ""),
+            client: sts_client_with(sdk, "", "", metrics),
         }];
     }
     let first = std::iter::once((cfg.sts_endpoint.as_str(), cfg.sts_region.as_str()));
@@ -138,18 +171,26 @@ pub fn sts_endpoints(sdk: &aws_config::SdkConfig, cfg: &RootConfig) -> Vec<StsEn
         .chain(rest)
         .map(|(endpoint, region)| StsEndpoint {
             label: endpoint.to_string(),
-            client: sts_client(sdk, endpoint, region),
+            client: sts_client_with(sdk, endpoint, region, metrics),
         })
         .collect()
 }
 
 /// Builds both clients from the root config.
 pub async fn build(cfg: &RootConfig) -> Result<Clients, Error> {
+    build_recorded(cfg, None).await
+}
+
+/// Builds both clients, recording their calls in `metrics`.
+pub async fn build_recorded(
+    cfg: &RootConfig,
+    metrics: Option<&Arc<Metrics>>,
+) -> Result<Clients, Error> {
     let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
     let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
     Ok(Clients {
-        iam: iam_client(&sdk, &cfg.iam_endpoint),
-        sts: sts_endpoints(&sdk, cfg),
+        iam: iam_client_with(&sdk, &cfg.iam_endpoint, metrics),
+        sts: sts_endpoints(&sdk, cfg, metrics),
     })
 }
 

@@ -45,16 +45,27 @@ async fn issue(ctx: Ctx<AwsBackend>) -> HandlerResult {
         .select_credential_type(is_sts_path)
         .map_err(Error::bad)?
         .to_string();
-    match cred_type.as_str() {
+    let started = std::time::Instant::now();
+    let result = match cred_type.as_str() {
         CRED_IAM_USER => issue_iam_user(&ctx, &name, &role).await,
         CRED_ASSUMED_ROLE | CRED_FEDERATION_TOKEN | CRED_SESSION_TOKEN => {
             super::sts::issue(&ctx, &name, &role, &cred_type).await
         }
-        other => Err(Error::bad(format!(
-            "unknown credential_type: {}",
-            go_quote(other)
-        ))),
-    }
+        other => {
+            return Err(Error::bad(format!(
+                "unknown credential_type: {}",
+                go_quote(other)
+            )))
+        }
+    };
+    ctx.backend.metrics.record(
+        "vault_aws_credentials_issued_total",
+        "vault_aws_credential_issue_seconds",
+        &cred_type,
+        result.is_ok(),
+        started,
+    );
+    result
 }
 
 async fn issue_iam_user(ctx: &Ctx<AwsBackend>, role_name: &str, role: &RoleEntry) -> HandlerResult {

@@ -6,6 +6,8 @@ pub mod config_lease;
 pub mod config_root;
 pub mod creds;
 pub mod iam_user;
+pub mod metrics;
+pub mod metrics_path;
 pub mod role;
 pub mod roles;
 pub mod rotate_root;
@@ -43,6 +45,8 @@ pub struct AwsBackend {
     pub rotation_lock: Mutex<()>,
     /// Next rotation of each static role (rebuilt from storage on Initialize).
     pub schedule: static_rotation::Schedule,
+    /// This mount's counters and histograms (`metrics` path).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AwsBackend {
@@ -70,7 +74,7 @@ impl AwsBackend {
         let cfg = RootConfig::load(storage)
             .await?
             .unwrap_or_else(RootConfig::new_default);
-        let built = Arc::new(clients::build(&cfg).await?);
+        let built = Arc::new(clients::build_recorded(&cfg, Some(&self.metrics)).await?);
         if let Ok(mut slot) = self.clients.write() {
             *slot = Some((gen, built.clone()));
         }
@@ -133,6 +137,7 @@ pub fn framework() -> Framework<AwsBackend> {
             static_roles::creds_path(),
             static_roles::rotate_path(),
             creds::path(),
+            metrics_path::path(),
         ],
         secrets: vec![secret::secret_type()],
         special_paths: SpecialPaths {

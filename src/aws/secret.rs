@@ -74,6 +74,26 @@ async fn renew(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 async fn revoke(ctx: Ctx<AwsBackend>) -> HandlerResult {
+    let started = std::time::Instant::now();
+    let sts = ctx
+        .req
+        .lease
+        .as_ref()
+        .map(|l| is_sts(&l.internal_data).unwrap_or(false))
+        .unwrap_or(false);
+    let result = revoke_lease(&ctx).await;
+    let kind = if sts { "sts" } else { "iam_user" };
+    ctx.backend.metrics.record(
+        "vault_aws_revocations_total",
+        "vault_aws_revoke_seconds",
+        kind,
+        result.is_ok(),
+        started,
+    );
+    result
+}
+
+async fn revoke_lease(ctx: &Ctx<AwsBackend>) -> HandlerResult {
     let lease = ctx.req.lease.clone().unwrap_or_default();
     if is_sts(&lease.internal_data)? {
         return Ok(None);

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use crate::framework::storage::{Storage, SystemView};
 use crate::framework::{wal, Error};
 
-use super::clients::{self, sts_endpoints};
+use super::clients;
 use super::config_root::RootConfig;
 use super::iam_user::{aws_error_text, AwsFailure};
 use super::static_roles::{StaticRole, CREDS_PREFIX, ROLE_PREFIX};
@@ -119,8 +119,11 @@ pub async fn iam_for(
         cfg.max_retries,
     )
     .await;
-    let _ = sts_endpoints; // STS of the target account is not needed for IAM calls.
-    Ok(clients::iam_client(&sdk, &cfg.iam_endpoint))
+    Ok(clients::iam_client_with(
+        &sdk,
+        &cfg.iam_endpoint,
+        Some(&backend.metrics),
+    ))
 }
 
 /// Checks the IAM user exists with the recorded id; returns its id.
@@ -354,6 +357,16 @@ impl Schedule {
         self.wake.notify_one();
     }
 
+    /// Roles in the schedule.
+    pub fn len(&self) -> usize {
+        self.due.lock().map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// Whether the schedule is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Forgets `name`.
     pub fn remove(&self, name: &str) {
         if let Ok(mut d) = self.due.lock() {
@@ -423,7 +436,14 @@ pub async fn run_due(
             backend.schedule.remove(&name);
             continue;
         };
-        match rotate(backend, storage, &role).await {
+        let outcome = rotate(backend, storage, &role).await;
+        let label = if outcome.is_ok() { "success" } else { "error" };
+        backend.metrics.add(
+            "vault_aws_static_rotations_total",
+            vec![("outcome", label.to_string())],
+            1,
+        );
+        match outcome {
             Ok(_) => {
                 if let Ok(mut r) = backend.schedule.retry.lock() {
                     r.remove(&name);

@@ -21,6 +21,8 @@ use super::wal;
 
 /// Key in a secret's internal data naming its secret type (Go framework convention).
 pub const SECRET_TYPE_KEY: &str = "secret_type";
+/// The server's sentinel text for "AWS throttled us" (answered 502).
+pub const UPSTREAM_RATE_LIMITED: &str = "upstream rate limited";
 /// gRPC metadata key carrying the mount's id.
 pub const MULTIPLEX_KEY: &str = "multiplex_id";
 
@@ -416,14 +418,34 @@ pub fn encode_result(result: HandlerResult, issue_time: SystemTime) -> pb::Handl
                 err_type,
                 msg,
                 code,
-            } => pb::HandleRequestReply {
-                response: None,
-                err: Some(pb::ProtoError {
-                    err_type,
-                    err_msg: msg,
-                    err_code: code,
-                }),
-            },
+            } => {
+                // A 502 is sent as Vault's engines do (`ErrorResponse` +
+                // `ErrUpstreamRateLimited`): the server takes the status from the
+                // sentinel text and the plain message from the error response.
+                let upstream = err_type == super::error::err_type::CODED && code == 502;
+                let response = upstream.then(|| {
+                    let mut m = Map::new();
+                    m.insert("error".into(), msg.clone().into());
+                    encode_response(Response::with_data(m), issue_time)
+                });
+                let (err_type, msg, code) = if upstream {
+                    (
+                        super::error::err_type::UNKNOWN,
+                        UPSTREAM_RATE_LIMITED.to_string(),
+                        0,
+                    )
+                } else {
+                    (err_type, msg, code)
+                };
+                pb::HandleRequestReply {
+                    response,
+                    err: Some(pb::ProtoError {
+                        err_type,
+                        err_msg: msg,
+                        err_code: code,
+                    }),
+                }
+            }
         },
     }
 }

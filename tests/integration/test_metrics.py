@@ -1,0 +1,57 @@
+"""The `metrics` path: Prometheus text with issue/revoke counters and per-API AWS figures."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+
+def scrape(bao, m: str) -> tuple[int, str, str]:
+    req = urllib.request.Request(f"{bao.addr}/v1/{m}/metrics", headers={"X-Vault-Token": bao.token})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+
+
+def value(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_issue_revoke_and_aws_calls(bao, moto, mount):
+    m = mount()
+    bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
+            f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:List*", "Resource": "*"}]})
+    bao.cli("write", f"{m}/roles/met", "credential_type=iam_user", f"policy_document={doc}", check=True)
+    lease = json.loads(bao.cli("read", "-format=json", f"{m}/creds/met", check=True).stdout)["lease_id"]
+    bao.cli("lease", "revoke", "-sync", lease, check=True)
+    # A failing issue: the role is gone.
+    bao.cli("read", f"{m}/creds/missing")
+
+    status, ctype, text = scrape(bao, m)
+    assert status == 200
+    assert ctype.startswith("text/plain"), ctype
+    assert "# TYPE vault_aws_credential_issue_seconds histogram" in text
+    assert value(text, 'vault_aws_credentials_issued_total{type="iam_user",outcome="success"}') == 1
+    assert value(text, 'vault_aws_revocations_total{type="iam_user",outcome="success"}') == 1
+    assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="CreateUser",outcome="success"}') == 1
+    assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="DeleteUser",outcome="success"}') == 1
+    assert value(text, 'vault_aws_credential_issue_seconds_count{type="iam_user"}') == 1
+    assert value(text, "vault_aws_wal_entries") == 0
+    assert re.search(r'^vault_aws_api_seconds_bucket\{service="IAM",operation="CreateAccessKey",le="\+Inf"\} 1$', text, re.M)
+
+
+def test_metrics_are_per_mount(bao, moto, mount):
+    a, b = mount(), mount()
+    for m in (a, b):
+        bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
+                f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:List*", "Resource": "*"}]})
+    bao.cli("write", f"{a}/roles/x", "credential_type=iam_user", f"policy_document={doc}", check=True)
+    lease = json.loads(bao.cli("read", "-format=json", f"{a}/creds/x", check=True).stdout)["lease_id"]
+    _, _, text_b = scrape(bao, b)
+    assert value(text_b, 'vault_aws_credentials_issued_total{type="iam_user",outcome="success"}') == 0
+    bao.cli("lease", "revoke", "-sync", lease, check=True)
