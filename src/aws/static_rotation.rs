@@ -203,6 +203,15 @@ pub async fn rotate(
     storage: &Storage,
     role: &StaticRole,
 ) -> Result<StaticCreds, Error> {
+    let _one_at_a_time = backend.schedule.rotating.lock().await;
+    rotate_locked(backend, storage, role).await
+}
+
+async fn rotate_locked(
+    backend: &AwsBackend,
+    storage: &Storage,
+    role: &StaticRole,
+) -> Result<StaticCreds, Error> {
     let iam = iam_for(backend, storage, role).await?;
     check_user(&iam, &role.username, &role.id).await?;
     let old: Option<StaticCreds> = storage
@@ -342,6 +351,8 @@ pub async fn rollback_static_key(
 /// In-memory schedule of one mount: role name → next rotation.
 #[derive(Default)]
 pub struct Schedule {
+    /// Held while a rotation runs, so two never overlap on one mount.
+    pub rotating: tokio::sync::Mutex<()>,
     due: Mutex<BTreeMap<String, SystemTime>>,
     retry: Mutex<BTreeMap<String, Duration>>,
     wake: Notify,
@@ -355,6 +366,14 @@ impl Schedule {
             d.insert(name.to_string(), at);
         }
         self.wake.notify_one();
+    }
+
+    /// Whether `name` is due at `now`.
+    pub fn is_due(&self, name: &str, now: SystemTime) -> bool {
+        self.due
+            .lock()
+            .map(|d| d.get(name).is_some_and(|t| *t <= now))
+            .unwrap_or(false)
     }
 
     /// Roles in the schedule.
@@ -431,12 +450,18 @@ pub async fn run_due(
     }
     let now = SystemTime::now();
     for name in backend.schedule.due_now(now) {
+        // The scheduler, the rollback tick and rotate-role may race: rotate
+        // one role at a time and only if it is still due under the lock.
+        let _one_at_a_time = backend.schedule.rotating.lock().await;
+        if !backend.schedule.is_due(&name, SystemTime::now()) {
+            continue;
+        }
         let role: Option<StaticRole> = storage.get_json(&format!("{ROLE_PREFIX}{name}")).await?;
         let Some(role) = role else {
             backend.schedule.remove(&name);
             continue;
         };
-        let outcome = rotate(backend, storage, &role).await;
+        let outcome = rotate_locked(backend, storage, &role).await;
         let label = if outcome.is_ok() { "success" } else { "error" };
         backend.metrics.add(
             "vault_aws_static_rotations_total",
