@@ -150,8 +150,24 @@ pub fn framework() -> Framework<AwsBackend> {
             Box::pin(secret::rollback(ctx, kind, data))
         })),
         wal_rollback_min_age: WAL_MIN_AGE,
-        periodic: None,
-        initialize: None,
+        // The rollback tick is a safety net; the scheduler task does the timing.
+        periodic: Some(Arc::new(|ctx| {
+            Box::pin(async move {
+                static_rotation::run_due(&ctx.backend, &ctx.storage, &ctx.system).await
+            })
+        })),
+        // Initialize runs on start, reload, unseal and on a new active node:
+        // the rotation schedule is rebuilt from storage there.
+        initialize: Some(Arc::new(|ctx| {
+            Box::pin(async move {
+                static_rotation::start(
+                    ctx.backend.clone(),
+                    ctx.storage.clone(),
+                    ctx.system.clone(),
+                );
+                Ok(())
+            })
+        })),
         invalidate: Some(Arc::new(|b: &AwsBackend, key: &str| b.invalidate(key))),
         cleanup: Some(Arc::new(|b: &AwsBackend| b.schedule.stop())),
         version: version(),

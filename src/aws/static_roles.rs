@@ -11,7 +11,9 @@ use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
 
-use super::static_rotation::{check_user, iam_for, parse_rfc3339, rotate, StaticCreds};
+use super::static_rotation::{
+    check_user, iam_for, parse_rfc3339, rotate, StaticCreds, FIRST_RETRY,
+};
 use super::AwsBackend;
 
 /// Storage prefix of static roles.
@@ -190,7 +192,16 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
         .is_some_and(|e| e.rotation_period != role.rotation_period);
     match creds {
         None => {
-            rotate(&ctx.backend, &ctx.storage, &role).await?;
+            if let Err(e) = rotate(&ctx.backend, &ctx.storage, &role).await {
+                if existing.is_none() {
+                    // A new role whose first key could not be made is not kept:
+                    // the write failed and changes nothing.
+                    ctx.storage.delete(&format!("{ROLE_PREFIX}{name}")).await?;
+                } else {
+                    ctx.backend.schedule(&name, SystemTime::now() + FIRST_RETRY);
+                }
+                return Err(e);
+            }
         }
         Some(mut c) if period_changed => {
             // A new period resets the next rotation to now + period, persisted.

@@ -225,7 +225,17 @@ async fn rotate_locked(
             .await
             .map_err(|e| Error::internal(format!("error deleting previous access key: {e}")))?;
     }
-    let before = list_keys(&iam, &role.username).await?;
+    let mut before = list_keys(&iam, &role.username).await?;
+    // Still no room (the user holds a key of its own besides ours): make room as
+    // Vault does by deleting the oldest key — but only ever one the engine made.
+    let mut current_deleted = false;
+    if before.len() >= 2 && !old.access_key.is_empty() && before.contains(&old.access_key) {
+        delete_key(&iam, &role.username, &old.access_key)
+            .await
+            .map_err(|e| Error::internal(format!("error deleting old access key: {e}")))?;
+        before.retain(|k| k != &old.access_key);
+        current_deleted = true;
+    }
     let wal_id = wal::put(
         storage,
         WAL_KIND_STATIC_KEY,
@@ -258,9 +268,13 @@ async fn rotate_locked(
         access_key: key.access_key_id().to_string(),
         secret_key: key.secret_access_key().to_string(),
         expiration: rfc3339(SystemTime::now() + role.period()),
-        previous_access_key: old.access_key.clone(),
+        previous_access_key: if current_deleted {
+            String::new()
+        } else {
+            old.access_key.clone()
+        },
     };
-    if role.single_key && !old.access_key.is_empty() {
+    if role.single_key && !old.access_key.is_empty() && !current_deleted {
         let cfg = RootConfig::load(storage)
             .await?
             .unwrap_or_else(RootConfig::new_default);
