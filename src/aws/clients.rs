@@ -34,6 +34,8 @@ pub struct StsEndpoint {
 /// The engine's IAM and STS clients for one mount.
 #[derive(Clone, Debug)]
 pub struct Clients {
+    /// The `config/root` they were built from (what issue paths read, without a storage round trip).
+    pub config: Arc<RootConfig>,
     pub iam: aws_sdk_iam::Client,
     /// `sts_endpoint` first, then the fallbacks in order; one default client when none is set.
     pub sts: Vec<StsEndpoint>,
@@ -189,6 +191,7 @@ pub async fn build_recorded(
     let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
     let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
     Ok(Clients {
+        config: Arc::new(cfg.clone()),
         iam: iam_client_with(&sdk, &cfg.iam_endpoint, metrics),
         sts: sts_endpoints(&sdk, cfg, metrics),
     })

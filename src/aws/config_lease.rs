@@ -58,6 +58,7 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
         lease_max: input.lease_max,
     };
     ctx.storage.put_json(KEY, &entry).await?;
+    ctx.backend.drop_lease_config();
     Ok(None)
 }
 

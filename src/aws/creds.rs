@@ -13,8 +13,6 @@ use crate::framework::{
     SecretResponse,
 };
 
-use super::config_lease::LeaseConfig;
-use super::config_root::RootConfig;
 use super::iam_user::{create_user_with_key, delete_user, IamError, NewUser, UserGone};
 use super::role::{
     go_quote, RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN, CRED_IAM_USER,
@@ -77,9 +75,7 @@ async fn issue_iam_user(ctx: &Ctx<AwsBackend>, role_name: &str, role: &RoleEntry
             Error::Internal(m) => Error::BadRequest(m),
             other => other,
         })?;
-    let cfg = RootConfig::load(&ctx.storage)
-        .await?
-        .unwrap_or_else(RootConfig::new_default);
+    let cfg = clients.config.clone();
     let username = generate_username(
         cfg.template(),
         NameKind::Iam,
@@ -118,7 +114,7 @@ async fn issue_iam_user(ctx: &Ctx<AwsBackend>, role_name: &str, role: &RoleEntry
     }
     tracing::info!(role = %role_name, username = %username, access_key = %key.access_key_id, "issued iam_user credentials");
 
-    let lease = LeaseConfig::load(&ctx.storage).await?.unwrap_or_default();
+    let lease = ctx.backend.lease_config(&ctx.storage).await?;
     let mut data = Map::new();
     data.insert("access_key".into(), Value::from(key.access_key_id));
     data.insert("secret_key".into(), Value::from(key.secret_access_key));

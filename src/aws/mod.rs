@@ -45,6 +45,10 @@ pub struct AwsBackend {
     pub rotation_lock: Mutex<()>,
     /// Next rotation of each static role (rebuilt from storage on Initialize).
     pub schedule: static_rotation::Schedule,
+    /// Cached `config/lease` with the generation it was read at.
+    lease: std::sync::RwLock<Option<(u64, config_lease::LeaseConfig)>>,
+    /// Bumped whenever `config/lease` changes.
+    lease_generation: AtomicU64,
     /// This mount's counters and histograms (`metrics` path).
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -81,6 +85,33 @@ impl AwsBackend {
         Ok(built)
     }
 
+    /// `config/lease` (defaults when unset), cached until it changes.
+    pub async fn lease_config(
+        &self,
+        storage: &Storage,
+    ) -> Result<config_lease::LeaseConfig, Error> {
+        let gen = self.lease_generation.load(Ordering::SeqCst);
+        if let Ok(slot) = self.lease.read() {
+            if let Some((g, c)) = *slot {
+                if g == gen {
+                    return Ok(c);
+                }
+            }
+        }
+        let cfg = config_lease::LeaseConfig::load(storage)
+            .await?
+            .unwrap_or_default();
+        if let Ok(mut slot) = self.lease.write() {
+            *slot = Some((gen, cfg));
+        }
+        Ok(cfg)
+    }
+
+    /// Forgets the cached `config/lease`.
+    pub fn drop_lease_config(&self) {
+        self.lease_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Forgets the cached clients (config changed here or on another node).
     pub fn drop_clients(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -97,8 +128,10 @@ impl AwsBackend {
     }
 
     fn invalidate(&self, key: &str) {
-        if key == config_root::KEY {
-            self.drop_clients();
+        match key {
+            config_root::KEY => self.drop_clients(),
+            config_lease::KEY => self.drop_lease_config(),
+            _ => {}
         }
     }
 }

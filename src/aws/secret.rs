@@ -11,7 +11,6 @@ use crate::framework::{
     handler, Ctx, Error, Field, HandlerResult, Response, SecretResponse, SecretType,
 };
 
-use super::config_lease::LeaseConfig;
 use super::iam_user::{delete_user, UserGone};
 use super::role::RoleEntry;
 use super::AwsBackend;
@@ -61,7 +60,7 @@ async fn renew(ctx: Ctx<AwsBackend>) -> HandlerResult {
     if is_sts(&lease.internal_data)? {
         return Ok(None);
     }
-    let cfg = LeaseConfig::load(&ctx.storage).await?.unwrap_or_default();
+    let cfg = ctx.backend.lease_config(&ctx.storage).await?;
     Ok(Some(Response {
         secret: Some(SecretResponse {
             internal_data: lease.internal_data,

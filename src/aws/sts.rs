@@ -219,9 +219,7 @@ pub async fn issue(
             Error::Internal(m) => Error::BadRequest(m),
             other => other,
         })?;
-    let cfg = RootConfig::load(&ctx.storage)
-        .await?
-        .unwrap_or_else(RootConfig::new_default);
+    let cfg = clients.config.clone();
     match cred_type {
         CRED_ASSUMED_ROLE => assume_role(ctx, &clients, &cfg, role_name, role, ttl).await,
         CRED_FEDERATION_TOKEN => federation_token(&clients, &cfg, role, ttl).await,
