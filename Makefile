@@ -14,6 +14,15 @@
 #                   `python3 scripts/devstack.py up --plugin $(BIN)` starts a throwaway server to try it.
 #   make figures    build + venv + print the plugin's figures beside their goals (never fails
 #                   on a missed goal): exec->handshake median, idle RSS after Setup, binary size
+#   make bench      build + venv + one run against the same moto + OpenBao, printing each figure
+#                   beside its floor/goal (never fails on a missed goal): creds/sts latency vs
+#                   boto3+kv, roles read vs kv read, start-up/RSS/size, 50x20 concurrency and
+#                   CPU vs moto, mass revoke vs boto3 teardown. ~3-8 min; BENCH_ARGS=--quick for ~30 s
+#   make soak       build + venv + the full soak (scripts/soak.py --full): faults through
+#                   scripts/faultproxy.py, kill -9, restart, 3-node HA failover, mass revocation,
+#                   generated bad input, secret leaks at trace; prints each figure beside its goal.
+#                   Tens of minutes. SOAK_ARGS=... e.g. --only a,e or --json out.json or --strict.
+#                   (`make test` runs the short form: tests/integration/test_soak_short.py)
 #   make clean      remove .run/ (stack logs) and cargo's target/
 #
 # PYTEST_ARGS=... is passed to pytest (e.g. make test PYTEST_ARGS='-k lease -x').
@@ -23,8 +32,10 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 NAME     ?= aws
 PYTEST_ARGS ?=
+SOAK_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: all build venv demo test test-integration register figures clean help
+.PHONY: all build venv demo test test-integration register figures bench soak clean help
 
 all: build
 
@@ -56,6 +67,14 @@ register: build
 # Measures and prints, never asserts (scripts/figures.py).
 figures: build venv
 	$(PY) scripts/figures.py --plugin $(BIN)
+
+# Measures and prints, never asserts (scripts/bench.py); e.g. make bench BENCH_ARGS=--quick
+bench: build venv
+	$(PY) scripts/bench.py --plugin $(BIN) $(BENCH_ARGS)
+
+# Measures and prints each figure beside its goal (scripts/soak.py); --strict makes a missed goal fail.
+soak: build venv
+	$(PY) scripts/soak.py --full --plugin $(BIN) $(SOAK_ARGS)
 
 clean:
 	rm -rf .run

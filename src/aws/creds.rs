@@ -143,7 +143,11 @@ async fn undo_half_created_user(
     username: &str,
     cause: &IamError,
 ) {
-    let user_may_exist = cause.call() != "CreateUser" || !cause.is_definitive();
+    // EntityAlreadyExists on CreateUser means an earlier attempt whose answer
+    // was lost did create it (the name carries 20 random characters): ours.
+    let user_may_exist = cause.call() != "CreateUser"
+        || !cause.is_definitive()
+        || cause.aws_code() == Some("EntityAlreadyExists");
     if user_may_exist {
         match delete_user(iam, username).await {
             Ok(UserGone::Deleted) => {}

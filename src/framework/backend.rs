@@ -450,10 +450,13 @@ pub fn encode_result(result: HandlerResult, issue_time: SystemTime) -> pb::Handl
     }
 }
 
+/// Errors outside `HandleRequest` carry no response, so bad input travels as
+/// a user error (type 1): the server answers those 400 (e.g. a failed
+/// existence check) and any other kind 500.
 fn proto_err(e: &Error) -> Option<pb::ProtoError> {
     match e.to_wire() {
         WireError::ErrorResponse(msg) => Some(pb::ProtoError {
-            err_type: 4,
+            err_type: 1,
             err_msg: msg,
             err_code: 0,
         }),
