@@ -1773,7 +1773,7 @@ fn is_name_string(s: &str) -> bool {
 
 /// Go's `strconv.Quote` (and so `%q`): escapes quotes, backslashes, control
 /// and non-printable characters.
-fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
