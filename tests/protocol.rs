@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use common::host::{data_of, launch, request, spawn_plugin, with_mount, MemStorage};
+use common::host::{call, data_of, launch, request, setup_mount, spawn_plugin, with_mount};
 use vault_plugin_secrets_aws::proto::grpc::health::v1::health_client::HealthClient;
 use vault_plugin_secrets_aws::proto::grpc::health::v1::HealthCheckRequest;
 use vault_plugin_secrets_aws::proto::logical::plugin_version_client::PluginVersionClient;
@@ -17,46 +17,6 @@ use vault_plugin_secrets_aws::proto::pb;
 use vault_plugin_secrets_aws::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use vault_plugin_secrets_aws::proto::pluginutil::multiplexing::plugin_multiplexing_client::PluginMultiplexingClient;
 use vault_plugin_secrets_aws::proto::pluginutil::multiplexing::MultiplexingSupportRequest;
-
-async fn setup_mount(l: &common::host::Launched, id: &str, broker_id: u32) -> MemStorage {
-    let storage = MemStorage::default();
-    l.serve_broker(broker_id, storage.clone()).await;
-    let mut b = l.backend();
-    let reply = b
-        .setup(with_mount(
-            id,
-            pb::SetupArgs {
-                broker_id,
-                config: Default::default(),
-                backend_uuid: "uuid".into(),
-            },
-        ))
-        .await
-        .expect("setup rpc")
-        .into_inner();
-    assert_eq!(reply.err, "", "setup error");
-    let init = b
-        .initialize(with_mount(id, pb::InitializeArgs {}))
-        .await
-        .expect("initialize")
-        .into_inner();
-    assert!(init.err.is_none());
-    storage
-}
-
-async fn call(
-    l: &common::host::Launched,
-    id: &str,
-    op: &str,
-    path: &str,
-    data: serde_json::Value,
-) -> pb::HandleRequestReply {
-    l.backend()
-        .handle_request(with_mount(id, request(op, path, data)))
-        .await
-        .expect("handle_request rpc")
-        .into_inner()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_backend_conversation() {

@@ -8,46 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use common::host::{data_of, launch, request, with_mount, Launched, MemStorage};
+use common::host::{call, data_of, launch, request, setup_mount, with_mount};
 use common::moto::{user_exists, Moto};
 use vault_plugin_secrets_aws::proto::pb;
-
-async fn mount(l: &Launched, id: &str, broker_id: u32) -> MemStorage {
-    let storage = MemStorage::default();
-    l.serve_broker(broker_id, storage.clone()).await;
-    let mut b = l.backend();
-    let r = b
-        .setup(with_mount(
-            id,
-            pb::SetupArgs {
-                broker_id,
-                config: Default::default(),
-                backend_uuid: "u".into(),
-            },
-        ))
-        .await
-        .expect("setup")
-        .into_inner();
-    assert_eq!(r.err, "");
-    b.initialize(with_mount(id, pb::InitializeArgs {}))
-        .await
-        .expect("init");
-    storage
-}
-
-async fn call(
-    l: &Launched,
-    id: &str,
-    op: &str,
-    path: &str,
-    data: serde_json::Value,
-) -> pb::HandleRequestReply {
-    l.backend()
-        .handle_request(with_mount(id, request(op, path, data)))
-        .await
-        .expect("rpc")
-        .into_inner()
-}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -102,7 +65,7 @@ async fn rollback_and_go_plugin_storage() {
     let moto = Moto::start();
     let iam = moto.iam().await;
     let l = launch().await;
-    let storage = mount(&l, "mountAWS001", 1).await;
+    let storage = setup_mount(&l, "mountAWS001", 1).await;
     let id = "mountAWS001";
 
     // config/root in the Go plugin's shape (no Vault-only keys).

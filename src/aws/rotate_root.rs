@@ -59,7 +59,7 @@ async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
     );
 
     let fresh = clients::build_with_keys(&cfg, &new_id, &new_secret).await?;
-    if let Err(e) = wait_until_usable(&fresh.iam).await {
+    if let Err(e) = wait_until_usable(&fresh.iam, None).await {
         discard_new_key(&old.iam, &user_name, &new_id).await;
         return Err(Error::internal(format!(
             "the new access key {new_id} did not become usable within {}s ({e}); it was deleted and the current key kept",
@@ -97,11 +97,22 @@ async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
     Ok(Some(resp))
 }
 
-async fn wait_until_usable(iam: &aws_sdk_iam::Client) -> Result<(), String> {
+/// Polls GetUser with the new key (as `user`, or as the caller when `None`)
+/// until IAM accepts it, backing off up to [`NEW_KEY_DEADLINE`]; IAM is
+/// eventually consistent, so a fresh key may be refused for a few seconds.
+pub async fn wait_until_usable(
+    iam: &aws_sdk_iam::Client,
+    user: Option<&str>,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + NEW_KEY_DEADLINE;
     let mut delay = Duration::from_millis(200);
     loop {
-        match iam.get_user().send().await {
+        match iam
+            .get_user()
+            .set_user_name(user.map(str::to_string))
+            .send()
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) => {
                 if tokio::time::Instant::now() + delay > deadline {

@@ -284,7 +284,9 @@ async fn rotate_locked(
         } else {
             iam.clone()
         };
-        wait_usable(&probe_iam, &role.username).await?;
+        super::rotate_root::wait_until_usable(&probe_iam, Some(&role.username))
+            .await
+            .map_err(|e| Error::internal(format!("new access key never became usable: {e}")))?;
         delete_key(&iam, &role.username, &old.access_key)
             .await
             .map_err(|e| Error::internal(format!("error deleting old access key: {e}")))?;
@@ -298,25 +300,6 @@ async fn rotate_locked(
     backend.schedule(&role.name, SystemTime::now() + role.period());
     tracing::info!(role = %role.name, username = %role.username, access_key = %next.access_key, "static role rotated");
     Ok(next)
-}
-
-async fn wait_usable(iam: &aws_sdk_iam::Client, username: &str) -> Result<(), Error> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match iam.get_user().user_name(username).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if tokio::time::Instant::now() + delay > deadline => {
-                return Err(Error::internal(format!(
-                    "new access key never became usable: {}",
-                    aws_error_text(&e)
-                )))
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(4));
-    }
 }
 
 /// WAL rollback of a static key creation: delete any key on the user that was

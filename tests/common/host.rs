@@ -496,3 +496,45 @@ impl tokio::io::AsyncWrite for TlsConn {
         std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
+
+/// Sets up and initializes a mount `id` whose storage is served, from memory, as broker `broker_id`.
+pub async fn setup_mount(l: &Launched, id: &str, broker_id: u32) -> MemStorage {
+    let storage = MemStorage::default();
+    l.serve_broker(broker_id, storage.clone()).await;
+    let mut b = l.backend();
+    let reply = b
+        .setup(with_mount(
+            id,
+            pb::SetupArgs {
+                broker_id,
+                config: Default::default(),
+                backend_uuid: "uuid".into(),
+            },
+        ))
+        .await
+        .expect("setup rpc")
+        .into_inner();
+    assert_eq!(reply.err, "", "setup error");
+    let init = b
+        .initialize(with_mount(id, pb::InitializeArgs {}))
+        .await
+        .expect("initialize")
+        .into_inner();
+    assert!(init.err.is_none());
+    storage
+}
+
+/// One HandleRequest on mount `id`.
+pub async fn call(
+    l: &Launched,
+    id: &str,
+    op: &str,
+    path: &str,
+    data: serde_json::Value,
+) -> pb::HandleRequestReply {
+    l.backend()
+        .handle_request(with_mount(id, request(op, path, data)))
+        .await
+        .expect("handle_request rpc")
+        .into_inner()
+}
