@@ -18,6 +18,9 @@ Faults (``modes``), one of them picked at random for a ``fraction`` of calls:
                     times out, the call reaches AWS late (after the client gave up)
 * ``drop``       -- connection closed without an answer (not forwarded)
 * ``drop_after`` -- forwarded, then the connection is closed without an answer
+* ``missing_user``-- HTTP 404, ``NoSuchEntity`` "The user with name X cannot be found."
+                    for the request's UserName (not forwarded): IAM's answer while a
+                    user created a moment ago is not visible yet (not in the default mix)
 
 Besides the dice, ``delay`` = ``{"Action": seconds}`` holds back every call of
 that action before forwarding it (no fault; used to make a ``kill -9`` land
@@ -59,7 +62,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
-ALL_MODES = ("500", "503", "throttle", "slow", "slow_before", "drop", "drop_after")
+ALL_MODES = ("500", "503", "throttle", "slow", "slow_before", "drop", "drop_after", "missing_user")
 DEFAULT_MODES = ("500", "503", "throttle", "slow", "drop", "drop_after")
 CONTROL = "/__fault/"
 
@@ -315,6 +318,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if mode == "drop":
                 self._drop()
+                return
+            if mode == "missing_user":
+                name = params.get("UserName", "")
+                self._reply(404, aws_error_xml("Sender", "NoSuchEntity", f"The user with name {name} cannot be found."))
                 return
             if mode == "slow_before":
                 p._sleep(slow)

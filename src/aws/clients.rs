@@ -7,6 +7,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 
 use std::sync::Arc;
 
@@ -75,6 +76,20 @@ fn retry_config(max_retries: i64) -> RetryConfig {
     }
 }
 
+/// A retry partition of its own with no retry quota.
+///
+/// The SDK's default shares one token bucket (500 tokens, 5 per retry, refilled only by
+/// successes) between every client of a service in the process. Under sustained faults it runs
+/// dry and later 5xx and throttling answers are no longer retried, and one mount's failing
+/// account would starve every other mount's retries. Vault (aws-sdk-go v1) has no such quota;
+/// each call is bounded by its attempts (`max_retries`) and by [`OPERATION_TIMEOUT`] instead,
+/// and the backoff (exponential, full jitter) still spaces the attempts out.
+fn retry_partition(service: &'static str) -> RetryPartition {
+    RetryPartition::custom(service)
+        .token_bucket(TokenBucket::unlimited())
+        .build()
+}
+
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -110,7 +125,7 @@ pub fn iam_client_with(
     endpoint: &str,
     metrics: Option<&Arc<Metrics>>,
 ) -> aws_sdk_iam::Client {
-    let mut b = aws_sdk_iam::config::Builder::from(sdk);
+    let mut b = aws_sdk_iam::config::Builder::from(sdk).retry_partition(retry_partition("iam"));
     if let Some(m) = metrics {
         b = b.interceptor(AwsCallMetrics(m.clone()));
     }
@@ -136,7 +151,7 @@ pub fn sts_client_with(
     region: &str,
     metrics: Option<&Arc<Metrics>>,
 ) -> aws_sdk_sts::Client {
-    let mut b = aws_sdk_sts::config::Builder::from(sdk);
+    let mut b = aws_sdk_sts::config::Builder::from(sdk).retry_partition(retry_partition("sts"));
     if let Some(m) = metrics {
         b = b.interceptor(AwsCallMetrics(m.clone()));
     }

@@ -101,7 +101,8 @@ async fn issue_iam_user(ctx: &Ctx<AwsBackend>, role_name: &str, role: &RoleEntry
         groups: &groups,
         tags: &tags,
     };
-    let key = match create_user_with_key(&clients.iam, &new_user).await {
+    let key = match create_user_with_key(&clients.iam, &new_user, Some(&ctx.backend.metrics)).await
+    {
         Ok(k) => k,
         Err(e) => {
             undo_half_created_user(ctx, &clients.iam, &wal_id, &username, &e).await;
@@ -143,11 +144,9 @@ async fn undo_half_created_user(
     username: &str,
     cause: &IamError,
 ) {
-    // EntityAlreadyExists on CreateUser means an earlier attempt whose answer
-    // was lost did create it (the name carries 20 random characters): ours.
-    let user_may_exist = cause.call() != "CreateUser"
-        || !cause.is_definitive()
-        || cause.aws_code() == Some("EntityAlreadyExists");
+    // A CreateUser refused with EntityAlreadyExists is definitive: the user is
+    // someone else's (create_user_with_key adopts the one a lost attempt made).
+    let user_may_exist = cause.call() != "CreateUser" || !cause.is_definitive();
     if user_may_exist {
         match delete_user(iam, username).await {
             Ok(UserGone::Deleted) => {}

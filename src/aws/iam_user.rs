@@ -8,13 +8,19 @@
 //! credential; AWS then refuses `DeleteUser` and the user outlives its lease. Here every list is
 //! read to its last page and every kind of attachment that blocks `DeleteUser` is removed.
 //!
-//! Nothing in this file retries: the SDK client's retryer handles throttling and 5xx, and a
-//! failed revoke is retried by the server, which re-runs the whole teardown (it is idempotent
-//! because `NoSuchEntity` always counts as done).
+//! Retries: the SDK client's retryer handles throttling, 5xx and transport failures (backoff
+//! with full jitter, bounded by attempts and the operation deadline). This file adds two things
+//! the SDK cannot know: a call right after `CreateUser` that says the new user does not exist is
+//! retried briefly (IAM is eventually consistent), and an access key created by an attempt whose
+//! answer was lost is found and deleted. A failed revoke is retried by the server, which re-runs
+//! the whole teardown (it is idempotent because `NoSuchEntity` always counts as done).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -23,6 +29,14 @@ use aws_sdk_iam::Client;
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 use futures::FutureExt;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use super::metrics::{count_own_retry, Metrics};
 
 /// Page size for every IAM list call. 1000 is IAM's maximum, so a dynamic user (a handful of
 /// policies and groups) is read in one round trip per list, like Vault; pagination only matters
@@ -60,6 +74,41 @@ const THROTTLING_CODES: &[&str] = &[
 
 /// The IAM error code for "that user (or the thing named) does not exist".
 const NO_SUCH_ENTITY: &str = "NoSuchEntity";
+
+/// IAM's "a user with that name already exists".
+const ENTITY_ALREADY_EXISTS: &str = "EntityAlreadyExists";
+
+/// How far IAM's clock may be behind ours when telling whether a user was created during this
+/// request.
+const CLOCK_SKEW: Duration = Duration::from_secs(120);
+
+/// Whether `username` was created at or after `since` (less [`CLOCK_SKEW`]); `None` when that
+/// cannot be read.
+async fn created_since(iam: &Client, username: &str, since: SystemTime) -> Option<bool> {
+    let out = iam.get_user().user_name(username).send().await.ok()?;
+    let created = out.user()?.create_date().secs();
+    let since = since
+        .checked_sub(CLOCK_SKEW)?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(created >= i64::try_from(since).ok()?)
+}
+
+/// IAM's quota error, e.g. a third access key on one user.
+const LIMIT_EXCEEDED: &str = "LimitExceeded";
+
+/// Waits before repeating a call that found the user created a moment ago missing (IAM is
+/// eventually consistent: hashicorp/vault#5190). About three seconds in all, so a permanent
+/// `NoSuchEntity` (a policy or group that does not exist) still fails at once, because only
+/// errors naming the new user are retried.
+const NEW_USER_VISIBILITY_WAITS: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+    Duration::from_millis(1600),
+];
 
 /// What to create for one lease.
 pub struct NewUser<'a> {
@@ -166,6 +215,204 @@ impl AwsFailure {
     fn is_no_such_entity(&self) -> bool {
         self.code.as_deref() == Some(NO_SUCH_ENTITY)
     }
+
+    /// `NoSuchEntity` about the user `username` (not about a policy or group it names), which
+    /// right after `CreateUser` means "not visible yet". AWS says "The user with name X cannot
+    /// be found."; the name check keeps a missing group or policy a fast, permanent error.
+    fn is_missing_user(&self, username: &str) -> bool {
+        self.is_no_such_entity()
+            && self.text.to_ascii_lowercase().contains("user")
+            && self.text.contains(username)
+    }
+}
+
+/// Runs one IAM call made right after `CreateUser`, repeating it for a few seconds while IAM
+/// answers that the new user does not exist yet.
+async fn on_new_user<T, E, F, Fut>(
+    username: &str,
+    step: IssueStep,
+    metrics: Option<&Metrics>,
+    mut call: F,
+) -> Result<T, IamError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut waits = NEW_USER_VISIBILITY_WAITS.iter();
+    loop {
+        let e = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => IamError::issue(step, &e),
+        };
+        let retry = e.failure().is_some_and(|f| f.is_missing_user(username));
+        match waits.next() {
+            Some(wait) if retry => {
+                tracing::debug!(
+                    username,
+                    call = step.call(),
+                    "new IAM user not visible yet; retrying"
+                );
+                if let Some(m) = metrics {
+                    count_own_retry(m, step.call(), "not_yet_visible");
+                }
+                tokio::time::sleep(*wait).await;
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Counts the attempts of one SDK operation, so the caller can tell whether the retryer sent
+/// the request more than once (and so whether an earlier attempt may have taken effect).
+#[derive(Debug, Clone, Default)]
+struct AttemptCount(Arc<AtomicU32>);
+
+impl Intercept for AttemptCount {
+    fn name(&self) -> &'static str {
+        "AttemptCount"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Creates one access key for `username` and leaves no second key behind.
+///
+/// When an attempt's answer is lost (timeout, dropped connection, 5xx after the fact) AWS may
+/// have created a key whose secret nobody will ever see; the SDK's retry then creates another.
+/// So whenever the call needed more than one attempt, or failed in a way that does not rule out
+/// that it took effect, the user's keys are listed and every key that is neither in `known`
+/// (the keys the user had before; empty for a user created a moment ago) nor the one returned
+/// is deleted; `None` (the keys before are unknown) skips that. The happy path costs nothing
+/// extra. Cleanup failures are logged, not returned: the caller's WAL entry or lease still
+/// covers the user.
+pub async fn create_access_key_once(
+    iam: &Client,
+    username: &str,
+    known: Option<&[String]>,
+    metrics: Option<&Metrics>,
+) -> Result<AccessKeyPair, IamError> {
+    let mut rounds = 0;
+    let key = loop {
+        rounds += 1;
+        let attempts = AttemptCount::default();
+        let result = on_new_user(username, IssueStep::CreateAccessKey, metrics, || {
+            iam.create_access_key()
+                .user_name(username)
+                .customize()
+                .interceptor(attempts.clone())
+                .send()
+        })
+        .await;
+        let key = match result {
+            Ok(out) => out.access_key.ok_or(IamError::IncompleteResponse {
+                step: IssueStep::CreateAccessKey,
+                what: "access key",
+            }),
+            Err(e) => Err(e),
+        };
+        let retried = attempts.0.load(Ordering::Relaxed) > 1;
+        let maybe_applied = match &key {
+            Ok(_) => retried,
+            Err(e) => !e.is_definitive() || retried,
+        };
+        match known {
+            Some(known) if maybe_applied => {
+                let keep = key.as_ref().ok().map(|k| k.access_key_id.as_str());
+                let deleted = delete_unknown_keys(iam, username, known, keep).await;
+                // The lost attempt's key took the user's last free slot (IAM allows two), so
+                // the retry was refused; with that key gone, one more try can succeed.
+                let limit = key
+                    .as_ref()
+                    .err()
+                    .is_some_and(|e| e.aws_code() == Some(LIMIT_EXCEEDED));
+                if limit && deleted > 0 && rounds == 1 {
+                    continue;
+                }
+            }
+            None if maybe_applied => {
+                tracing::warn!(username, "CreateAccessKey was retried or failed late; an extra key may exist (its keys before were unknown)");
+            }
+            _ => {}
+        }
+        break key?;
+    };
+    if key.access_key_id.is_empty() || key.secret_access_key.is_empty() {
+        return Err(IamError::IncompleteResponse {
+            step: IssueStep::CreateAccessKey,
+            what: "access key id or secret",
+        });
+    }
+    Ok(AccessKeyPair {
+        access_key_id: key.access_key_id,
+        secret_access_key: key.secret_access_key,
+    })
+}
+
+/// The ids of `username`'s access keys, every page.
+pub async fn list_access_key_ids(iam: &Client, username: &str) -> Result<Vec<String>, IamError> {
+    let t = Teardown {
+        iam,
+        username,
+        page_size: DEFAULT_PAGE_SIZE,
+    };
+    Ok(match t.list_access_keys().await? {
+        Listed::Items(keys) => keys,
+        Listed::UserMissing { .. } => Vec::new(),
+    })
+}
+
+/// Deletes every key of `username` that is neither in `known` nor `keep` (best effort); returns
+/// how many it deleted.
+async fn delete_unknown_keys(
+    iam: &Client,
+    username: &str,
+    known: &[String],
+    keep: Option<&str>,
+) -> usize {
+    let t = Teardown {
+        iam,
+        username,
+        page_size: DEFAULT_PAGE_SIZE,
+    };
+    let keys = match t.list_access_keys().await {
+        Ok(Listed::Items(keys)) => keys,
+        Ok(Listed::UserMissing { .. }) => return 0,
+        Err(e) => {
+            tracing::warn!(username, error = %e, "could not list access keys after a retried CreateAccessKey");
+            return 0;
+        }
+    };
+    let mut deleted = 0;
+    for id in keys {
+        if Some(id.as_str()) == keep || known.contains(&id) {
+            continue;
+        }
+        match iam
+            .delete_access_key()
+            .user_name(username)
+            .access_key_id(&id)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                deleted += 1;
+                tracing::info!(username, access_key_id = %id, "deleted the extra access key of a retried CreateAccessKey");
+            }
+            Err(e) => {
+                tracing::warn!(username, access_key_id = %id, error = %aws_error_text(&e), "could not delete the extra access key of a retried CreateAccessKey");
+            }
+        }
+    }
+    deleted
 }
 
 /// The steps of issuing a user (spec §2.1 steps 3-8), each with Vault's user-facing prefix.
@@ -305,6 +552,32 @@ impl IamError {
         }
     }
 
+    /// The same error, marked as leaving nothing of ours in AWS (the thing that exists is not
+    /// ours), so that no cleanup touches it.
+    fn not_ours(mut self) -> Self {
+        if let Self::Issue { failure, .. } = &mut self {
+            failure.definitive = true;
+        }
+        self
+    }
+
+    /// The same error, marked as possibly having left something of ours in AWS.
+    fn maybe_ours(mut self) -> Self {
+        if let Self::Issue { failure, .. } = &mut self {
+            failure.definitive = false;
+        }
+        self
+    }
+
+    /// What AWS (or the transport) said, without this module's step prefix; for callers that
+    /// word their own errors (rotate-root, static rotation).
+    pub fn detail(&self) -> String {
+        match self.failure() {
+            Some(f) => f.text.clone(),
+            None => self.to_string(),
+        }
+    }
+
     /// The AWS error code, when AWS answered with one.
     pub fn aws_code(&self) -> Option<&str> {
         self.failure().and_then(|f| f.code.as_deref())
@@ -396,44 +669,73 @@ pub fn is_throttling<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
 pub async fn create_user_with_key(
     iam: &Client,
     u: &NewUser<'_>,
+    metrics: Option<&Metrics>,
 ) -> Result<AccessKeyPair, IamError> {
     let path = if u.path.is_empty() { "/" } else { u.path };
     let mut create = iam.create_user().user_name(u.username).path(path);
     if !u.permissions_boundary_arn.is_empty() {
         create = create.permissions_boundary(u.permissions_boundary_arn);
     }
-    create
+    let started = SystemTime::now();
+    let attempts = AttemptCount::default();
+    if let Err(e) = create
+        .customize()
+        .interceptor(attempts.clone())
         .send()
         .await
-        .map_err(|e| IamError::issue(IssueStep::CreateUser, &e))?;
+    {
+        let err = IamError::issue(IssueStep::CreateUser, &e);
+        let retried = attempts.0.load(Ordering::Relaxed) > 1;
+        if !(retried && err.aws_code() == Some(ENTITY_ALREADY_EXISTS)) {
+            return Err(err);
+        }
+        // An earlier attempt's answer was lost. If the user that exists now was created during
+        // this request, that attempt made it and it is ours: carry on. Otherwise it belongs to
+        // someone else (a deterministic username_template) and must never be touched.
+        match created_since(iam, u.username, started).await {
+            Some(true) => {
+                tracing::info!(
+                    username = u.username,
+                    "CreateUser answer was lost; the user it created is ours"
+                )
+            }
+            Some(false) => return Err(err.not_ours()),
+            // Cannot tell: most likely ours (default names carry 20 random characters), so
+            // let the caller's cleanup and the WAL treat it as possibly created.
+            None => return Err(err.maybe_ours()),
+        }
+    }
     tracing::debug!(username = u.username, path, "created IAM user");
 
     for arn in u.policy_arns {
-        iam.attach_user_policy()
-            .user_name(u.username)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| IamError::issue(IssueStep::AttachUserPolicy, &e))?;
+        on_new_user(u.username, IssueStep::AttachUserPolicy, metrics, || {
+            iam.attach_user_policy()
+                .user_name(u.username)
+                .policy_arn(arn)
+                .send()
+        })
+        .await?;
     }
 
     if let Some((name, document)) = u.inline_policy {
-        iam.put_user_policy()
-            .user_name(u.username)
-            .policy_name(name)
-            .policy_document(document)
-            .send()
-            .await
-            .map_err(|e| IamError::issue(IssueStep::PutUserPolicy, &e))?;
+        on_new_user(u.username, IssueStep::PutUserPolicy, metrics, || {
+            iam.put_user_policy()
+                .user_name(u.username)
+                .policy_name(name)
+                .policy_document(document)
+                .send()
+        })
+        .await?;
     }
 
     for group in u.groups {
-        iam.add_user_to_group()
-            .user_name(u.username)
-            .group_name(group)
-            .send()
-            .await
-            .map_err(|e| IamError::issue(IssueStep::AddUserToGroup, &e))?;
+        on_new_user(u.username, IssueStep::AddUserToGroup, metrics, || {
+            iam.add_user_to_group()
+                .user_name(u.username)
+                .group_name(group)
+                .send()
+        })
+        .await?;
     }
 
     // Vault tags after creation rather than on CreateUser, so a role's tags need iam:TagUser
@@ -448,39 +750,22 @@ pub async fn create_user_with_key(
                 step: IssueStep::TagUser,
                 failure: AwsFailure::local(e.to_string()),
             })?;
-        iam.tag_user()
-            .user_name(u.username)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| IamError::issue(IssueStep::TagUser, &e))?;
+        on_new_user(u.username, IssueStep::TagUser, metrics, || {
+            iam.tag_user()
+                .user_name(u.username)
+                .set_tags(Some(tags.clone()))
+                .send()
+        })
+        .await?;
     }
 
-    let out = iam
-        .create_access_key()
-        .user_name(u.username)
-        .send()
-        .await
-        .map_err(|e| IamError::issue(IssueStep::CreateAccessKey, &e))?;
-    let key = out.access_key.ok_or(IamError::IncompleteResponse {
-        step: IssueStep::CreateAccessKey,
-        what: "access key",
-    })?;
-    if key.access_key_id.is_empty() || key.secret_access_key.is_empty() {
-        return Err(IamError::IncompleteResponse {
-            step: IssueStep::CreateAccessKey,
-            what: "access key id or secret",
-        });
-    }
+    let key = create_access_key_once(iam, u.username, Some(&[]), metrics).await?;
     tracing::debug!(
         username = u.username,
         access_key_id = %key.access_key_id,
         "created access key"
     );
-    Ok(AccessKeyPair {
-        access_key_id: key.access_key_id,
-        secret_access_key: key.secret_access_key,
-    })
+    Ok(key)
 }
 
 /// Deletes a user completely, reading every list with [`DEFAULT_PAGE_SIZE`].
@@ -1161,6 +1446,35 @@ mod tests {
         }
         let raw = HttpResponse::new(status.try_into().expect("status"), SdkBody::empty());
         SdkError::service_error(CreateUserError::generic(meta.build()), raw)
+    }
+
+    #[test]
+    fn only_a_missing_new_user_counts_as_not_yet_visible() {
+        let user = "vault-token-dev-1700000000-abcd";
+        let missing_user = AwsFailure::from_sdk(&service_error(
+            Some("NoSuchEntity"),
+            &format!("The user with name {user} cannot be found."),
+            404,
+        ));
+        assert!(missing_user.is_missing_user(user));
+        let missing_policy = AwsFailure::from_sdk(&service_error(
+            Some("NoSuchEntity"),
+            "Policy arn:aws:iam::aws:policy/Nope does not exist or is not attachable.",
+            404,
+        ));
+        assert!(!missing_policy.is_missing_user(user));
+        let missing_group = AwsFailure::from_sdk(&service_error(
+            Some("NoSuchEntity"),
+            "The group with name ops cannot be found.",
+            404,
+        ));
+        assert!(!missing_group.is_missing_user(user));
+        let other = AwsFailure::from_sdk(&service_error(
+            Some("AccessDenied"),
+            &format!("User {user} is not authorized"),
+            403,
+        ));
+        assert!(!other.is_missing_user(user));
     }
 
     #[test]

@@ -92,7 +92,9 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "vault_aws_api_retries_total",
         "counter",
-        "Extra attempts made by the SDK retryer, by service and operation.",
+        "Extra attempts, by service, operation and the class of the failure that caused them \
+         (throttling, server_error, timeout, transport, other from the SDK retryer; not_yet_visible \
+         when IAM did not yet show a user created a moment before).",
     ),
     (
         "vault_aws_api_throttles_total",
@@ -230,10 +232,66 @@ impl Metrics {
 struct CallState {
     started: Instant,
     attempts: u32,
+    /// Why the latest attempt failed, when it did: the class a retry is counted under.
+    last_failure: Option<&'static str>,
 }
 
 impl Storable for CallState {
     type Storer = StoreReplace<Self>;
+}
+
+/// `(service, operation)` of the call the SDK is making.
+fn call_names(cfg: &ConfigBag) -> (String, String) {
+    cfg.load::<Metadata>()
+        .map(|m| (m.service().to_string(), m.name().to_string()))
+        .unwrap_or_default()
+}
+
+/// Whether an AWS answer body carries one of the throttling codes.
+fn says_slow_down(body: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(body);
+    [
+        "<Code>Throttling</Code>",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+    ]
+    .iter()
+    .any(|c| t.contains(c))
+}
+
+/// The class of a failed attempt (`None` when it succeeded), for the retry counter.
+fn failure_class(ctx: &FinalizerInterceptorContextRef<'_>) -> Option<&'static str> {
+    match ctx.output_or_error() {
+        None | Some(Ok(_)) => None,
+        Some(Err(e)) => Some(match ctx.response() {
+            Some(r) if r.status().as_u16() == 429 => "throttling",
+            Some(r)
+                if r.status().as_u16() >= 400 && r.body().bytes().is_some_and(says_slow_down) =>
+            {
+                "throttling"
+            }
+            Some(r) if r.status().is_server_error() => "server_error",
+            _ if e.is_timeout_error() || e.as_connector_error().is_some_and(|c| c.is_timeout()) => {
+                "timeout"
+            }
+            None => "transport",
+            Some(_) => "other",
+        }),
+    }
+}
+
+/// Counts an extra attempt the engine itself made (outside the SDK retryer).
+pub fn count_own_retry(m: &Metrics, operation: &str, class: &'static str) {
+    m.add(
+        "vault_aws_api_retries_total",
+        vec![
+            ("service", "IAM".to_string()),
+            ("operation", operation.to_string()),
+            ("class", class.to_string()),
+        ],
+        1,
+    );
 }
 
 /// SDK interceptor recording every AWS call's latency, retries and outcome.
@@ -259,6 +317,7 @@ impl Intercept for AwsCallMetrics {
         cfg.interceptor_state().store_put(CallState {
             started: Instant::now(),
             attempts: 0,
+            last_failure: None,
         });
         Ok(())
     }
@@ -270,7 +329,32 @@ impl Intercept for AwsCallMetrics {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(mut s) = cfg.load::<CallState>().copied() {
+            if s.attempts > 0 {
+                let (service, operation) = call_names(cfg);
+                self.0.add(
+                    "vault_aws_api_retries_total",
+                    vec![
+                        ("service", service),
+                        ("operation", operation),
+                        ("class", s.last_failure.unwrap_or("other").to_string()),
+                    ],
+                    1,
+                );
+            }
             s.attempts += 1;
+            cfg.interceptor_state().store_put(s);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(mut s) = cfg.load::<CallState>().copied() {
+            s.last_failure = failure_class(ctx);
             cfg.interceptor_state().store_put(s);
         }
         Ok(())
@@ -285,23 +369,9 @@ impl Intercept for AwsCallMetrics {
     ) -> Result<(), BoxError> {
         let r = ctx.response();
         let throttled = r.status().as_u16() == 429
-            || (r.status().as_u16() >= 400
-                && r.body().bytes().is_some_and(|b| {
-                    let t = String::from_utf8_lossy(b);
-                    [
-                        "<Code>Throttling</Code>",
-                        "ThrottlingException",
-                        "RequestLimitExceeded",
-                        "TooManyRequestsException",
-                    ]
-                    .iter()
-                    .any(|c| t.contains(c))
-                }));
+            || (r.status().as_u16() >= 400 && r.body().bytes().is_some_and(says_slow_down));
         if throttled {
-            let (service, operation) = cfg
-                .load::<Metadata>()
-                .map(|m| (m.service().to_string(), m.name().to_string()))
-                .unwrap_or_default();
+            let (service, operation) = call_names(cfg);
             self.0.add(
                 "vault_aws_api_throttles_total",
                 vec![("service", service), ("operation", operation)],
@@ -317,10 +387,7 @@ impl Intercept for AwsCallMetrics {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map(|m| (m.service().to_string(), m.name().to_string()))
-            .unwrap_or_default();
+        let (service, operation) = call_names(cfg);
         let Some(state) = cfg.load::<CallState>().copied() else {
             return Ok(());
         };
@@ -339,13 +406,6 @@ impl Intercept for AwsCallMetrics {
         self.0.add("vault_aws_api_calls_total", with_outcome, 1);
         self.0
             .observe("vault_aws_api_seconds", labels(), state.started.elapsed());
-        if state.attempts > 1 {
-            self.0.add(
-                "vault_aws_api_retries_total",
-                labels(),
-                u64::from(state.attempts - 1),
-            );
-        }
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use crate::framework::{handler, obj, Ctx, Error, HandlerResult, Operation, Path,
 
 use super::clients;
 use super::config_root::{RootConfig, KEY};
-use super::iam_user::aws_error_text;
+use super::iam_user::{aws_error_text, create_access_key_once, list_access_key_ids, IamError};
 use super::AwsBackend;
 
 /// How long a fresh key may take to become usable (IAM is eventually consistent).
@@ -38,25 +38,25 @@ async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
         .map(|u| u.user_name().to_string())
         .filter(|n| !n.is_empty())
         .ok_or_else(|| Error::internal("nil UserName returned from GetUser"))?;
-    let created = old
-        .iam
-        .create_access_key()
-        .user_name(&user_name)
-        .send()
+    // The keys before, so that a key made by an attempt whose answer was lost can be told
+    // apart from one the user holds on purpose. A root policy without iam:ListAccessKeys
+    // still rotates; only that cleanup is skipped.
+    let known = match list_access_key_ids(&old.iam, &user_name).await {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::warn!(error = %e.detail(), "could not list the root user's access keys before rotating");
+            None
+        }
+    };
+    let key = create_access_key_once(&old.iam, &user_name, known.as_deref(), None)
         .await
-        .map_err(|e| {
-            Error::internal(format!(
-                "error calling CreateAccessKey: {}",
-                aws_error_text(&e)
-            ))
+        .map_err(|e| match e {
+            IamError::IncompleteResponse { .. } => {
+                Error::internal("nil response from CreateAccessKey")
+            }
+            e => Error::internal(format!("error calling CreateAccessKey: {}", e.detail())),
         })?;
-    let key = created
-        .access_key()
-        .ok_or_else(|| Error::internal("nil response from CreateAccessKey"))?;
-    let (new_id, new_secret) = (
-        key.access_key_id().to_string(),
-        key.secret_access_key().to_string(),
-    );
+    let (new_id, new_secret) = (key.access_key_id.clone(), key.secret_access_key.clone());
 
     let fresh = clients::build_with_keys(&cfg, &new_id, &new_secret).await?;
     if let Err(e) = wait_until_usable(&fresh.iam, None).await {

@@ -20,7 +20,7 @@ use crate::framework::{wal, Error};
 
 use super::clients;
 use super::config_root::RootConfig;
-use super::iam_user::{aws_error_text, AwsFailure};
+use super::iam_user::{aws_error_text, create_access_key_once, AwsFailure};
 use super::static_roles::{StaticRole, CREDS_PREFIX, ROLE_PREFIX};
 use super::sts::with_sts_fallback;
 use super::AwsBackend;
@@ -243,30 +243,24 @@ async fn rotate_locked(
     )
     .await
     .map_err(|e| Error::internal(format!("error writing WAL entry: {e}")))?;
-    let created = match iam
-        .create_access_key()
-        .user_name(&role.username)
-        .send()
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let f = AwsFailure::from_sdk(&e);
-            if f.definitive {
-                let _ = wal::delete(storage, &wal_id).await;
+    let key =
+        match create_access_key_once(&iam, &role.username, Some(&before), Some(&backend.metrics))
+            .await
+        {
+            Ok(k) => k,
+            Err(e) => {
+                if e.is_definitive() {
+                    let _ = wal::delete(storage, &wal_id).await;
+                }
+                return Err(Error::internal(format!(
+                    "error calling CreateAccessKey: {}",
+                    e.detail()
+                )));
             }
-            return Err(Error::internal(format!(
-                "error calling CreateAccessKey: {}",
-                f.text
-            )));
-        }
-    };
-    let key = created
-        .access_key()
-        .ok_or_else(|| Error::internal("nil response from CreateAccessKey"))?;
+        };
     let mut next = StaticCreds {
-        access_key: key.access_key_id().to_string(),
-        secret_key: key.secret_access_key().to_string(),
+        access_key: key.access_key_id.clone(),
+        secret_key: key.secret_access_key.clone(),
         expiration: rfc3339(SystemTime::now() + role.period()),
         previous_access_key: if current_deleted {
             String::new()

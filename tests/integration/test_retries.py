@@ -1,0 +1,212 @@
+"""Retries by error class (issue 7 point 2), through the project's fault proxy.
+
+The mount's IAM endpoint is ``scripts/faultproxy.py`` in front of moto, so each
+test decides exactly which call fails and how, then checks what the plugin did:
+the answer, the calls the proxy saw, the keys left in moto and the retry
+counters the mount's ``metrics`` path reports per API and failure class.
+
+* throttling, 5xx and dropped connections are retried (the SDK retryer:
+  exponential backoff, full jitter, 60 s deadline);
+* ``NoSuchEntity`` for a user created a moment ago is retried briefly;
+* permanent errors (a missing policy, AccessDenied) fail at once, one call;
+* a ``CreateAccessKey`` whose answer was lost leaves no second key;
+* the retry quota never runs dry under sustained faults (the SDK's shared
+  token bucket would stop retrying after ~100 failed requests).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from faultproxy import FaultProxy
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+def ok(status_body, *statuses):
+    status, body = status_body
+    assert status in (statuses or (200, 204)), f"HTTP {status}: {body}"
+    return body
+
+
+def scrape(bao, m: str) -> str:
+    req = urllib.request.Request(f"{bao.addr}/v1/{m}/metrics", headers={"X-Vault-Token": bao.token})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read().decode()
+
+
+def retries(text: str, operation: str, cls: str) -> int:
+    pat = rf'^vault_aws_api_retries_total\{{service="IAM",operation="{operation}",class="{cls}"\}} (\d+)$'
+    found = re.search(pat, text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def calls(proxy: FaultProxy, action: str) -> int:
+    return proxy.stats()["actions"].get(action, {}).get("calls", 0)
+
+
+@pytest.fixture(scope="module")
+def proxy(moto):
+    with FaultProxy(moto.endpoint, seed=7) as p:
+        yield p
+
+
+@pytest.fixture
+def faulty(bao, moto, mount, proxy):
+    """A mount whose IAM endpoint is the fault proxy; no faults until a test sets them."""
+    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={})
+    proxy.reset()
+    m = mount()
+    ok(bao.api("POST", f"{m}/config/root", {
+        "access_key": "testing", "secret_key": "testing", "region": "us-east-1",
+        "iam_endpoint": proxy.url, "sts_endpoint": moto.endpoint}), 204)
+    ok(bao.api("POST", f"{m}/roles/r", {"credential_type": "iam_user", "policy_arns": [READ_ONLY]}), 200, 204)
+    yield m
+    proxy.configure(fraction=0.0, budget=None, actions=None)
+
+
+def fault(proxy: FaultProxy, action: str, mode: str, times: int = 1) -> None:
+    """The next ``times`` calls of ``action`` fail with ``mode``; everything else passes."""
+    proxy.configure(fraction=1.0, budget=times, actions=[action], modes=[mode])
+    proxy.reset()
+
+
+def key_ids(iam, user: str) -> list[str]:
+    return [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
+
+
+@pytest.mark.parametrize("mode, cls", [
+    ("500", "server_error"), ("503", "server_error"), ("throttle", "throttling"), ("drop", "transport"),
+])
+def test_transient_failure_is_retried(bao, moto, faulty, proxy, mode, cls):
+    fault(proxy, "CreateUser", mode)
+    body = ok(bao.api("GET", f"{faulty}/creds/r"), 200)
+    assert body["data"]["access_key"]
+    assert calls(proxy, "CreateUser") == 2, proxy.stats()["actions"]["CreateUser"]
+    assert retries(scrape(bao, faulty), "CreateUser", cls) == 1
+
+
+def test_missing_new_user_is_retried_briefly(bao, moto, faulty, proxy):
+    fault(proxy, "AttachUserPolicy", "missing_user", times=2)
+    body = ok(bao.api("GET", f"{faulty}/creds/r"), 200)
+    assert calls(proxy, "AttachUserPolicy") == 3
+    assert retries(scrape(bao, faulty), "AttachUserPolicy", "not_yet_visible") == 2
+    iam = moto.client("iam")
+    user = next(u["UserName"] for u in iam.list_users()["Users"] if body["data"]["access_key"] in key_ids(iam, u["UserName"]))
+    attached = iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [READ_ONLY]
+
+
+def test_missing_user_that_stays_missing_gives_up_after_a_few_seconds(bao, moto, faulty, proxy):
+    fault(proxy, "CreateAccessKey", "missing_user", times=100)
+    started = time.monotonic()
+    status, body = bao.api("GET", f"{faulty}/creds/r")
+    took = time.monotonic() - started
+    assert status == 400, body
+    assert body["errors"][0].startswith("Error creating access keys: NoSuchEntity: The user with name "), body
+    assert calls(proxy, "CreateAccessKey") == 6  # first try + 5 waits (0.1 .. 1.6 s)
+    assert 3.0 <= took < 15.0, took
+
+
+def test_permanent_error_fails_fast_with_one_call(bao, moto, faulty, proxy):
+    ok(bao.api("POST", f"{faulty}/roles/bad", {
+        "credential_type": "iam_user", "policy_arns": ["arn:aws:iam::aws:policy/DoesNotExist"]}), 200, 204)
+    started = time.monotonic()
+    status, body = bao.api("GET", f"{faulty}/creds/bad")
+    took = time.monotonic() - started
+    assert status == 400, body
+    assert "Error attaching user policy: NoSuchEntity" in body["errors"][0], body
+    assert calls(proxy, "AttachUserPolicy") == 1
+    assert took < 2.0, took
+    text = scrape(bao, faulty)
+    assert not re.search(r'^vault_aws_api_retries_total\{service="IAM",operation="AttachUserPolicy"', text, re.M)
+
+
+def test_lost_create_access_key_answer_leaves_exactly_the_issued_key(bao, moto, faulty, proxy):
+    iam = moto.client("iam")
+    fault(proxy, "CreateAccessKey", "drop_after")
+    body = ok(bao.api("GET", f"{faulty}/creds/r"), 200)
+    st = proxy.stats()["actions"]["CreateAccessKey"]
+    assert st["calls"] == 2 and st["forwarded"] == 2, st  # the lost one did create a key in moto
+    issued = body["data"]["access_key"]
+    user = next(u["UserName"] for u in iam.list_users()["Users"] if issued in key_ids(iam, u["UserName"]))
+    assert key_ids(iam, user) == [issued]
+    assert calls(proxy, "DeleteAccessKey") == 1
+    ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
+    assert user not in {u["UserName"] for u in iam.list_users()["Users"]}
+
+
+def test_lost_static_rotation_answer_leaves_one_engine_key(bao, moto, faulty, proxy):
+    iam = moto.client("iam")
+    user = f"static-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    try:
+        ok(bao.api("POST", f"{faulty}/static-roles/s", {"username": user, "rotation_period": "1h"}), 200, 204)
+        first = ok(bao.api("GET", f"{faulty}/static-creds/s"), 200)["data"]["access_key"]
+        assert key_ids(iam, user) == [first]
+        fault(proxy, "CreateAccessKey", "drop_after")
+        ok(bao.api("POST", f"{faulty}/rotate-role/s", {}), 200, 204)
+        now = ok(bao.api("GET", f"{faulty}/static-creds/s"), 200)["data"]["access_key"]
+        assert now != first
+        # Lost answer (a key was made), the retry refused (LimitExceeded: two keys), the
+        # unknown key deleted, one more try.
+        assert calls(proxy, "CreateAccessKey") == 3
+        assert calls(proxy, "DeleteAccessKey") == 1
+        # The previous key is kept (Vault's default two-key mode); the key of the lost answer is gone.
+        assert sorted(key_ids(iam, user)) == sorted([first, now])
+    finally:
+        ok(bao.api("DELETE", f"{faulty}/static-roles/s"), 200, 204)
+
+
+def test_retry_quota_never_runs_dry_under_sustained_faults(bao, moto, faulty, proxy):
+    # 120 issues whose CreateUser fails on every attempt (3 each). With the SDK's default
+    # shared bucket (500 tokens, 5 lost per failed request) retries stop after ~100 of them.
+    fault(proxy, "CreateUser", "500", times=360)
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: bao.api("GET", f"{faulty}/creds/r", timeout=120), range(120)))
+    assert {s for s, _ in results} == {400}, {s for s, _ in results}
+    assert all("Error creating IAM user" in b["errors"][0] for _, b in results)
+    assert calls(proxy, "CreateUser") == 360  # every failing request made all its attempts
+    # Then one more fault: still retried, so the request succeeds.
+    fault(proxy, "CreateUser", "500", times=1)
+    ok(bao.api("GET", f"{faulty}/creds/r"), 200)
+    assert calls(proxy, "CreateUser") == 2
+
+
+def test_lost_create_user_answer_adopts_the_user_it_made(bao, moto, faulty, proxy):
+    iam = moto.client("iam")
+    fault(proxy, "CreateUser", "drop_after")
+    body = ok(bao.api("GET", f"{faulty}/creds/r"), 200)
+    st = proxy.stats()["actions"]["CreateUser"]
+    assert st["calls"] == 2 and st["forwarded"] == 2, st  # the first attempt did create the user
+    issued = body["data"]["access_key"]
+    user = next(u["UserName"] for u in iam.list_users()["Users"] if issued in key_ids(iam, u["UserName"]))
+    assert key_ids(iam, user) == [issued]
+    assert [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]] == [READ_ONLY]
+    ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
+    assert user not in {u["UserName"] for u in iam.list_users()["Users"]}
+
+
+def test_someone_elses_user_with_the_same_name_is_never_touched(bao, moto, faulty, proxy):
+    iam = moto.client("iam")
+    name = f"fixed-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    iam.create_access_key(UserName=name)
+    try:
+        ok(bao.api("POST", f"{faulty}/config/root", {"username_template": name}), 204)
+        status, body = bao.api("GET", f"{faulty}/creds/r")
+        assert status == 400, body
+        assert body["errors"][0].startswith("Error creating IAM user: EntityAlreadyExists"), body
+        # Not deleted, not stripped: the engine did not make it.
+        assert len(key_ids(iam, name)) == 1
+        assert calls(proxy, "DeleteUser") == 0 and calls(proxy, "ListAccessKeys") == 0
+    finally:
+        for k in key_ids(iam, name):
+            iam.delete_access_key(UserName=name, AccessKeyId=k)
+        iam.delete_user(UserName=name)
