@@ -388,3 +388,63 @@ async fn exits_when_the_broker_stream_closes() {
     let status = l.wait_exit(Duration::from_secs(5));
     assert!(status.is_some(), "plugin must exit when the server is gone");
 }
+
+/// Roles are cached in the plugin (a storage round trip less per `creds/` and `roles/` read);
+/// a change made elsewhere (another node, `sys/raw`) must show once the server sends
+/// InvalidateKey for it, and the plugin's own writes and deletes must show at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_cache_follows_writes_deletes_and_invalidations() {
+    let l = launch().await;
+    let storage = setup_mount(&l, "mountCACHE", 7).await;
+    let mount = "mountCACHE";
+    let arns = |r: &pb::HandleRequestReply| data_of(r)["policy_arns"].clone();
+    let write = call(
+        &l,
+        mount,
+        "update",
+        "roles/r",
+        json!({"credential_type": "iam_user", "policy_arns": "arn:aws:iam::aws:policy/A"}),
+    )
+    .await;
+    assert!(write.err.is_none(), "{write:?}");
+    let first = call(&l, mount, "read", "roles/r", json!({})).await;
+    assert_eq!(arns(&first), json!(["arn:aws:iam::aws:policy/A"]));
+
+    // Changed behind the plugin's back: still the cached entry until invalidated.
+    let mut stored = storage.get_json("role/r").expect("role stored");
+    stored["policy_arns"] = json!(["arn:aws:iam::aws:policy/B"]);
+    storage.put_json("role/r", &stored);
+    let cached = call(&l, mount, "read", "roles/r", json!({})).await;
+    assert_eq!(arns(&cached), json!(["arn:aws:iam::aws:policy/A"]));
+    l.backend()
+        .invalidate_key(with_mount(
+            mount,
+            pb::InvalidateKeyArgs {
+                key: "role/r".into(),
+            },
+        ))
+        .await
+        .expect("invalidate");
+    let fresh = call(&l, mount, "read", "roles/r", json!({})).await;
+    assert_eq!(arns(&fresh), json!(["arn:aws:iam::aws:policy/B"]));
+
+    // The plugin's own partial update and delete show at once.
+    let update = call(
+        &l,
+        mount,
+        "update",
+        "roles/r",
+        json!({"policy_arns": "arn:aws:iam::aws:policy/C"}),
+    )
+    .await;
+    assert!(update.err.is_none(), "{update:?}");
+    let updated = call(&l, mount, "read", "roles/r", json!({})).await;
+    assert_eq!(arns(&updated), json!(["arn:aws:iam::aws:policy/C"]));
+    let delete = call(&l, mount, "delete", "roles/r", json!({})).await;
+    assert!(delete.err.is_none(), "{delete:?}");
+    let gone = call(&l, mount, "read", "roles/r", json!({})).await;
+    assert!(
+        gone.response.is_none() || data_of(&gone).is_null(),
+        "{gone:?}"
+    );
+}

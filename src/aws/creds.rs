@@ -18,7 +18,7 @@ use super::role::{
     go_quote, RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN, CRED_IAM_USER,
     CRED_SESSION_TOKEN,
 };
-use super::roles::{load_role, not_found};
+use super::roles::not_found;
 use super::secret::{internal_data_iam_user, WAL_KIND_USER};
 use super::username::{generate_username, NameKind};
 use super::AwsBackend;
@@ -36,7 +36,9 @@ impl From<IamError> for Error {
 async fn issue(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
     let is_sts_path = ctx.req.path.starts_with("sts/");
-    let role = load_role(&ctx.storage, &name)
+    let role = ctx
+        .backend
+        .role(&ctx.storage, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
     let cred_type = role

@@ -51,6 +51,11 @@ pub struct AwsBackend {
     lease_generation: AtomicU64,
     /// This mount's counters and histograms (`metrics` path).
     pub metrics: Arc<metrics::Metrics>,
+    /// Roles read from storage, by name: `creds/` and `roles/` reads skip a storage round
+    /// trip. Dropped on every write, delete and Invalidate of the role, and on Initialize.
+    roles: std::sync::RwLock<HashMap<String, Arc<role::RoleEntry>>>,
+    /// Bumped whenever a role may have changed; a read that raced with a change is not cached.
+    roles_generation: AtomicU64,
 }
 
 impl AwsBackend {
@@ -107,6 +112,46 @@ impl AwsBackend {
         Ok(cfg)
     }
 
+    /// Role `name`, from the cache or from storage (then cached).
+    pub async fn role(
+        &self,
+        storage: &Storage,
+        name: &str,
+    ) -> Result<Option<Arc<role::RoleEntry>>, Error> {
+        if let Some(r) = self.roles.read().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(Some(r));
+        }
+        let gen = self.roles_generation.load(Ordering::SeqCst);
+        let Some(loaded) = roles::load_role(storage, name).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(loaded);
+        if let Ok(mut m) = self.roles.write() {
+            // Checked under the lock that forget_role also takes, so a change that happened
+            // while we read storage is never overwritten by what we read before it.
+            if self.roles_generation.load(Ordering::SeqCst) == gen {
+                m.insert(name.to_string(), loaded.clone());
+            }
+        }
+        Ok(Some(loaded))
+    }
+
+    /// Forgets cached role `name` (written, deleted, or changed on another node).
+    pub fn forget_role(&self, name: &str) {
+        if let Ok(mut m) = self.roles.write() {
+            self.roles_generation.fetch_add(1, Ordering::SeqCst);
+            m.remove(name);
+        }
+    }
+
+    /// Forgets every cached role.
+    fn forget_roles(&self) {
+        if let Ok(mut m) = self.roles.write() {
+            self.roles_generation.fetch_add(1, Ordering::SeqCst);
+            m.clear();
+        }
+    }
+
     /// Forgets the cached `config/lease`.
     pub fn drop_lease_config(&self) {
         self.lease_generation.fetch_add(1, Ordering::SeqCst);
@@ -131,7 +176,14 @@ impl AwsBackend {
         match key {
             config_root::KEY => self.drop_clients(),
             config_lease::KEY => self.drop_lease_config(),
-            _ => {}
+            _ => {
+                if let Some(name) = key
+                    .strip_prefix(roles::ROLE_PREFIX)
+                    .or_else(|| key.strip_prefix(roles::LEGACY_PREFIX))
+                {
+                    self.forget_role(name);
+                }
+            }
         }
     }
 }
@@ -193,6 +245,7 @@ pub fn framework() -> Framework<AwsBackend> {
         // the rotation schedule is rebuilt from storage there.
         initialize: Some(Arc::new(|ctx| {
             Box::pin(async move {
+                ctx.backend.forget_roles();
                 static_rotation::start(
                     ctx.backend.clone(),
                     ctx.storage.clone(),

@@ -81,9 +81,13 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let input = parse_input(&ctx);
     let existing = load_role(&ctx.storage, &name).await?;
     let (entry, warnings) = apply_write(existing, input)?;
-    ctx.storage
+    ctx.backend.forget_role(&name);
+    let stored = ctx
+        .storage
         .put_json(&format!("{ROLE_PREFIX}{name}"), &entry)
-        .await?;
+        .await;
+    ctx.backend.forget_role(&name);
+    stored?;
     if warnings.is_empty() {
         return Ok(None);
     }
@@ -95,17 +99,25 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
 
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    Ok(load_role(&ctx.storage, &name)
+    Ok(ctx
+        .backend
+        .role(&ctx.storage, &name)
         .await?
         .map(|r| Response::with_data(r.read_response())))
 }
 
 async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    ctx.storage
-        .delete(&format!("{LEGACY_PREFIX}{name}"))
-        .await?;
-    ctx.storage.delete(&format!("{ROLE_PREFIX}{name}")).await?;
+    ctx.backend.forget_role(&name);
+    let deleted = async {
+        ctx.storage
+            .delete(&format!("{LEGACY_PREFIX}{name}"))
+            .await?;
+        ctx.storage.delete(&format!("{ROLE_PREFIX}{name}")).await
+    }
+    .await;
+    ctx.backend.forget_role(&name);
+    deleted?;
     Ok(None)
 }
 

@@ -436,11 +436,12 @@ pub async fn run_due(
     storage: &Storage,
     system: &SystemView,
 ) -> Result<(), Error> {
-    if !system.write_safe().await.unwrap_or(false) {
+    // Nothing due: no round trip to the server (this runs on every scheduler wake-up).
+    let due = backend.schedule.due_now(SystemTime::now());
+    if due.is_empty() || !system.write_safe().await.unwrap_or(false) {
         return Ok(());
     }
-    let now = SystemTime::now();
-    for name in backend.schedule.due_now(now) {
+    for name in due {
         // The scheduler, the rollback tick and rotate-role may race: rotate
         // one role at a time and only if it is still due under the lock.
         let _one_at_a_time = backend.schedule.rotating.lock().await;
@@ -511,13 +512,16 @@ pub fn start(backend: Arc<AwsBackend>, storage: Storage, system: SystemView) {
                     tracing::warn!(error = %e, "static rotation pass failed");
                 }
             }
-            let wait = b
-                .schedule
-                .next_due()
-                .and_then(|t| t.duration_since(SystemTime::now()).ok())
-                .unwrap_or(Duration::ZERO)
-                .min(RESCAN)
-                .max(Duration::from_millis(200));
+            // Nothing scheduled: sleep until a change wakes us (or RESCAN); something
+            // overdue (e.g. a standby's queue): look again in 200 ms, not in a busy loop.
+            let wait = match b.schedule.next_due() {
+                None => RESCAN,
+                Some(t) => t
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(RESCAN)
+                    .max(Duration::from_millis(200)),
+            };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {},
                 _ = b.schedule.wake.notified() => {},

@@ -424,6 +424,37 @@ impl Launched {
     }
 }
 
+impl Launched {
+    /// Opens a second mutual-TLS connection to the plugin whose connector counts
+    /// its dials: tonic's `Channel` reconnects silently, so a count above 1
+    /// means the plugin dropped a connection.
+    pub async fn connect_counted(&self) -> (Channel, Arc<std::sync::atomic::AtomicUsize>) {
+        let cfg =
+            client_config(&self.host, self.plugin_cert_der.clone().into()).expect("client cfg");
+        let dials = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = dials.clone();
+        let socket = self.socket.clone();
+        let channel = Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let socket = socket.clone();
+                let cfg = cfg.clone();
+                async move {
+                    let s = tokio::net::UnixStream::connect(&socket).await?;
+                    let name = rustls::pki_types::ServerName::try_from("localhost")
+                        .map_err(std::io::Error::other)?;
+                    let tls = tokio_rustls::TlsConnector::from(cfg)
+                        .connect(name, s)
+                        .await?;
+                    Ok::<_, std::io::Error>(TokioIo::new(tls))
+                }
+            }))
+            .await
+            .expect("counted mTLS connect");
+        (channel, dials)
+    }
+}
+
 /// Wraps a request with the mount's multiplex id.
 pub fn with_mount<T>(id: &str, msg: T) -> Request<T> {
     let mut r = Request::new(msg);
