@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
@@ -104,10 +105,14 @@ pub async fn sdk_config(
     region: String,
     max_retries: i64,
 ) -> aws_config::SdkConfig {
+    // No stalled-stream protection: IAM/STS bodies are a few hundred bytes, the read and
+    // operation timeouts already bound a stalled answer, and its throughput checks cost a
+    // timer per request body (a few percent of the plugin's CPU per call in the profile).
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
         .retry_config(retry_config(max_retries))
-        .timeout_config(timeouts());
+        .timeout_config(timeouts())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(c) = creds {
         loader = loader.credentials_provider(c);
     }
