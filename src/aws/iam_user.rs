@@ -378,14 +378,8 @@ async fn delete_unknown_keys(
     known: &[String],
     keep: Option<&str>,
 ) -> usize {
-    let t = Teardown {
-        iam,
-        username,
-        page_size: DEFAULT_PAGE_SIZE,
-    };
-    let keys = match t.list_access_keys().await {
-        Ok(Listed::Items(keys)) => keys,
-        Ok(Listed::UserMissing { .. }) => return 0,
+    let keys = match list_access_key_ids(iam, username).await {
+        Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(username, error = %e, "could not list access keys after a retried CreateAccessKey");
             return 0;

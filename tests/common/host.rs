@@ -255,9 +255,21 @@ pub async fn connect_tls(
     socket: &str,
     client_cfg: Arc<rustls::ClientConfig>,
 ) -> Result<Channel, tonic::transport::Error> {
+    dial_tls(socket, client_cfg, None).await
+}
+
+/// [`connect_tls`], counting each dial in `dials` when given.
+async fn dial_tls(
+    socket: &str,
+    client_cfg: Arc<rustls::ClientConfig>,
+    dials: Option<Arc<std::sync::atomic::AtomicUsize>>,
+) -> Result<Channel, tonic::transport::Error> {
     let socket = socket.to_string();
     Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_| {
+            if let Some(d) = &dials {
+                d.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             let socket = socket.clone();
             let cfg = client_cfg.clone();
             async move {
@@ -432,23 +444,7 @@ impl Launched {
         let cfg =
             client_config(&self.host, self.plugin_cert_der.clone().into()).expect("client cfg");
         let dials = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = dials.clone();
-        let socket = self.socket.clone();
-        let channel = Endpoint::from_static("http://localhost")
-            .connect_with_connector(tower::service_fn(move |_| {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let socket = socket.clone();
-                let cfg = cfg.clone();
-                async move {
-                    let s = tokio::net::UnixStream::connect(&socket).await?;
-                    let name = rustls::pki_types::ServerName::try_from("localhost")
-                        .map_err(std::io::Error::other)?;
-                    let tls = tokio_rustls::TlsConnector::from(cfg)
-                        .connect(name, s)
-                        .await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(tls))
-                }
-            }))
+        let channel = dial_tls(&self.socket, cfg, Some(dials.clone()))
             .await
             .expect("counted mTLS connect");
         (channel, dials)

@@ -81,6 +81,11 @@ def key_ids(iam, user: str) -> list[str]:
     return [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
 
 
+def owner_of(iam, access_key: str) -> str:
+    """The IAM user holding ``access_key``."""
+    return next(u["UserName"] for u in iam.list_users()["Users"] if access_key in key_ids(iam, u["UserName"]))
+
+
 @pytest.mark.parametrize("mode, cls", [
     ("500", "server_error"), ("503", "server_error"), ("throttle", "throttling"), ("drop", "transport"),
 ])
@@ -98,7 +103,7 @@ def test_missing_new_user_is_retried_briefly(bao, moto, faulty, proxy):
     assert calls(proxy, "AttachUserPolicy") == 3
     assert retries(scrape(bao, faulty), "AttachUserPolicy", "not_yet_visible") == 2
     iam = moto.client("iam")
-    user = next(u["UserName"] for u in iam.list_users()["Users"] if body["data"]["access_key"] in key_ids(iam, u["UserName"]))
+    user = owner_of(iam, body["data"]["access_key"])
     attached = iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == [READ_ONLY]
 
@@ -135,7 +140,7 @@ def test_lost_create_access_key_answer_leaves_exactly_the_issued_key(bao, moto, 
     st = proxy.stats()["actions"]["CreateAccessKey"]
     assert st["calls"] == 2 and st["forwarded"] == 2, st  # the lost one did create a key in moto
     issued = body["data"]["access_key"]
-    user = next(u["UserName"] for u in iam.list_users()["Users"] if issued in key_ids(iam, u["UserName"]))
+    user = owner_of(iam, issued)
     assert key_ids(iam, user) == [issued]
     assert calls(proxy, "DeleteAccessKey") == 1
     ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
@@ -186,7 +191,7 @@ def test_lost_create_user_answer_adopts_the_user_it_made(bao, moto, faulty, prox
     st = proxy.stats()["actions"]["CreateUser"]
     assert st["calls"] == 2 and st["forwarded"] == 2, st  # the first attempt did create the user
     issued = body["data"]["access_key"]
-    user = next(u["UserName"] for u in iam.list_users()["Users"] if issued in key_ids(iam, u["UserName"]))
+    user = owner_of(iam, issued)
     assert key_ids(iam, user) == [issued]
     assert [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]] == [READ_ONLY]
     ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
