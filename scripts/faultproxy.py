@@ -32,7 +32,8 @@ AWS actions (default: every action).
 
 Control endpoint (same port, a path AWS never uses):
 
-* ``GET  /__fault/stats``   -- JSON: config, per-Action counters
+* ``GET  /__fault/stats``   -- JSON: config, per-Action counters, ``in_flight_peak`` (the most
+                               AWS calls the proxy held at once since the last reset)
 * ``POST /__fault/config``  -- JSON body merged into the config (fraction, modes,
                                slow_seconds, actions, delay, stub, seed, track_users,
                                budget)
@@ -119,6 +120,8 @@ class FaultProxy:
         }
         self._counters: dict[str, dict[str, Any]] = {}
         self._users: dict[str, dict[str, int]] = {}
+        self._in_flight = 0
+        self._peak = 0
         self._stop = threading.Event()
         proxy = self
 
@@ -174,12 +177,23 @@ class FaultProxy:
         with self._lock:
             self._counters = {}
             self._users = {}
+            self._peak = self._in_flight
 
     def stats(self) -> dict:
         with self._lock:
             return {"config": json.loads(json.dumps(self.config)),
                     "actions": json.loads(json.dumps(self._counters)),
-                    "users": json.loads(json.dumps(self._users))}
+                    "users": json.loads(json.dumps(self._users)),
+                    "in_flight_peak": self._peak}
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _count_user(self, user: str, action: str) -> None:
         with self._lock:
@@ -309,18 +323,32 @@ class _Handler(BaseHTTPRequestHandler):
             stub = p.config["stub"].get(action)
             slow = p.config["slow_seconds"]
         mode = p._decide(action)
+        p._enter()
+        counted = True
+
+        def answered() -> None:
+            """Counts the call out just before its answer goes, so the caller's next call never
+            overlaps it in ``in_flight_peak``."""
+            nonlocal counted
+            if counted:
+                counted = False
+                p._leave()
+
         try:
             if mode is not None:
                 p._count(action, "faults", mode)
             if mode in _ERRORS:
                 status, kind, code, msg = _ERRORS[mode]
+                answered()
                 self._reply(status, aws_error_xml(kind, code, msg))
                 return
             if mode == "drop":
+                answered()
                 self._drop()
                 return
             if mode == "missing_user":
                 name = params.get("UserName", "")
+                answered()
                 self._reply(404, aws_error_xml("Sender", "NoSuchEntity", f"The user with name {name} cannot be found."))
                 return
             if mode == "slow_before":
@@ -330,25 +358,31 @@ class _Handler(BaseHTTPRequestHandler):
                 p._sleep(delay)
             if stub is not None:
                 p._count(action, "stubbed")
+                answered()
                 self._reply(int(stub[0]), str(stub[1]).encode())
                 return
             try:
                 status, rheaders, data = p.forward(self.command, self.path, headers, body)
             except OSError as e:
                 p._count(action, "upstream", "unreachable")
+                answered()
                 self._reply(502, aws_error_xml("Receiver", "ProxyUpstreamError", f"fault proxy: {e}"))
                 return
             p._count(action, "forwarded")
             p._count(action, "upstream", str(status))
             if mode == "drop_after":
+                answered()
                 self._drop()
                 return
             if mode == "slow":
                 p._sleep(slow)
+            answered()
             self._reply(status, data, rheaders)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             p._count(action, "client_gone")
             self.close_connection = True
+        finally:
+            answered()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 

@@ -1,8 +1,9 @@
 //! IAM calls behind the `iam_user` credential type: creating one lease's user with its
 //! access key, and tearing a user down completely on revoke or WAL rollback.
 //!
-//! Issue follows Vault's order and error texts exactly (spec §2.1 steps 3-8) because clients
-//! match on them. Teardown deliberately goes further than Vault (spec §11, hashicorp/vault#16685):
+//! Issue makes Vault's calls and reports Vault's error texts exactly (spec §2.1 steps 3-8)
+//! because clients match on them; only the setup calls between `CreateUser` and
+//! `CreateAccessKey` run side by side, with the first failure in Vault's order reported. Teardown deliberately goes further than Vault (spec §11, hashicorp/vault#16685):
 //! Vault lists only the first 1000 items of four kinds and so cannot delete a user that someone
 //! gave a console password, MFA device, SSH key, signing certificate or service-specific
 //! credential; AWS then refuses `DeleteUser` and the user outlives its lease. Here every list is
@@ -47,6 +48,12 @@ pub const DEFAULT_PAGE_SIZE: i32 = 1000;
 /// with a few attachments take a couple of round trips instead of a dozen, while staying far
 /// below IAM's per-account request rate so that mass revocations do not trigger throttling.
 pub const TEARDOWN_CONCURRENCY: usize = 4;
+
+/// How many of one new user's setup calls (policies, inline policy, groups, tags) are in flight
+/// at once. They are independent once the user exists; running them side by side takes a role
+/// with a few attachments from one round trip per attachment to about one in all, and the bound
+/// keeps a role with many attachments from bursting into IAM's request rate.
+pub const ISSUE_CONCURRENCY: usize = 4;
 
 /// Upper bound on pages per list. A correct server never gets near it; it stops a server that
 /// keeps answering "truncated" from looping a revoke forever.
@@ -655,7 +662,8 @@ pub fn is_throttling<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     code_says || status_says
 }
 
-/// Creates the lease's user and its access key: spec §2.1 steps 3-8, in Vault's order.
+/// Creates the lease's user and its access key: spec §2.1 steps 3-8, with Vault's calls and
+/// error texts; the calls between `CreateUser` and `CreateAccessKey` run concurrently.
 ///
 /// No cleanup on failure: the caller wrote a WAL entry before calling, and the rollback of that
 /// entry deletes whatever was created. Cleaning up here as well would race with it and, on an
@@ -701,57 +709,94 @@ pub async fn create_user_with_key(
     }
     tracing::debug!(username = u.username, path, "created IAM user");
 
+    // The setup calls only need the user to exist, so they run side by side. Every one runs to
+    // its end before the outcome is read, and the error reported is that of the earliest step
+    // in Vault's order, so the message is Vault's whenever one step fails. The key comes only
+    // after all of them succeeded, as in Vault: a user whose setup failed never gets a key.
+    let tags = u
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| IamError::Issue {
+            step: IssueStep::TagUser,
+            failure: AwsFailure::local(e.to_string()),
+        })?;
+    let mut steps: Vec<BoxFuture<'_, Result<(), IamError>>> = Vec::new();
     for arn in u.policy_arns {
-        on_new_user(u.username, IssueStep::AttachUserPolicy, metrics, || {
-            iam.attach_user_policy()
-                .user_name(u.username)
-                .policy_arn(arn)
-                .send()
-        })
-        .await?;
+        steps.push(
+            async move {
+                on_new_user(
+                    u.username,
+                    IssueStep::AttachUserPolicy,
+                    metrics,
+                    move || {
+                        iam.attach_user_policy()
+                            .user_name(u.username)
+                            .policy_arn(arn)
+                            .send()
+                    },
+                )
+                .await?;
+                Ok(())
+            }
+            .boxed(),
+        );
     }
-
     if let Some((name, document)) = u.inline_policy {
-        on_new_user(u.username, IssueStep::PutUserPolicy, metrics, || {
-            iam.put_user_policy()
-                .user_name(u.username)
-                .policy_name(name)
-                .policy_document(document)
-                .send()
-        })
-        .await?;
+        steps.push(
+            async move {
+                on_new_user(u.username, IssueStep::PutUserPolicy, metrics, move || {
+                    iam.put_user_policy()
+                        .user_name(u.username)
+                        .policy_name(name)
+                        .policy_document(document)
+                        .send()
+                })
+                .await?;
+                Ok(())
+            }
+            .boxed(),
+        );
     }
-
     for group in u.groups {
-        on_new_user(u.username, IssueStep::AddUserToGroup, metrics, || {
-            iam.add_user_to_group()
-                .user_name(u.username)
-                .group_name(group)
-                .send()
-        })
-        .await?;
+        steps.push(
+            async move {
+                on_new_user(u.username, IssueStep::AddUserToGroup, metrics, move || {
+                    iam.add_user_to_group()
+                        .user_name(u.username)
+                        .group_name(group)
+                        .send()
+                })
+                .await?;
+                Ok(())
+            }
+            .boxed(),
+        );
     }
-
     // Vault tags after creation rather than on CreateUser, so a role's tags need iam:TagUser
     // exactly as documented; keep that.
-    if !u.tags.is_empty() {
-        let tags = u
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| IamError::Issue {
-                step: IssueStep::TagUser,
-                failure: AwsFailure::local(e.to_string()),
-            })?;
-        on_new_user(u.username, IssueStep::TagUser, metrics, || {
-            iam.tag_user()
-                .user_name(u.username)
-                .set_tags(Some(tags.clone()))
-                .send()
-        })
-        .await?;
+    if !tags.is_empty() {
+        let tags = &tags;
+        steps.push(
+            async move {
+                on_new_user(u.username, IssueStep::TagUser, metrics, move || {
+                    iam.tag_user()
+                        .user_name(u.username)
+                        .set_tags(Some(tags.clone()))
+                        .send()
+                })
+                .await?;
+                Ok(())
+            }
+            .boxed(),
+        );
     }
+    let outcomes: Vec<Result<(), IamError>> = stream::iter(steps)
+        .buffered(ISSUE_CONCURRENCY)
+        .collect()
+        .await;
+    outcomes.into_iter().collect::<Result<(), IamError>>()?;
 
     let key = create_access_key_once(iam, u.username, Some(&[]), metrics).await?;
     tracing::debug!(

@@ -12,6 +12,9 @@ counters the mount's ``metrics`` path reports per API and failure class.
 * a ``CreateAccessKey`` whose answer was lost leaves no second key;
 * the retry quota never runs dry under sustained faults (the SDK's shared
   token bucket would stop retrying after ~100 failed requests).
+
+Also here, because the proxy sees calls overlap: a new user's setup calls run side
+by side (at most 4 at once) and several failures report the earliest in Vault's order.
 """
 
 from __future__ import annotations
@@ -215,3 +218,46 @@ def test_someone_elses_user_with_the_same_name_is_never_touched(bao, moto, fault
         for k in key_ids(iam, name):
             iam.delete_access_key(UserName=name, AccessKeyId=k)
         iam.delete_user(UserName=name)
+
+
+def test_setup_calls_run_side_by_side_at_most_four(bao, moto, faulty, proxy):
+    """Policies, inline policy, groups and tags go out together once the user exists (at most
+    4 at a time); the key only after all of them succeeded."""
+    iam = moto.client("iam")
+    groups = [f"side-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for g in groups:
+        iam.create_group(GroupName=g)
+    policies = [READ_ONLY, "arn:aws:iam::aws:policy/IAMReadOnlyAccess", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+    ok(bao.api("POST", f"{faulty}/roles/side", {
+        "credential_type": "iam_user", "policy_arns": policies, "iam_groups": groups,
+        "iam_tags": ["team=qa"]}), 200, 204)
+    # Each setup call is held long enough that concurrent ones must overlap at the proxy.
+    proxy.configure(delay={"AttachUserPolicy": 0.4, "AddUserToGroup": 0.4, "TagUser": 0.4})
+    proxy.reset()
+    body = ok(bao.api("GET", f"{faulty}/creds/side"), 200)
+    assert proxy.stats()["in_flight_peak"] == 4, proxy.stats()
+    user = owner_of(iam, body["data"]["access_key"])
+    attached = {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
+    assert attached == set(policies)
+    assert {g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]} == set(groups)
+    assert {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]} == {"team": "qa"}
+    assert key_ids(iam, user) == [body["data"]["access_key"]]
+    ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
+    for g in groups:
+        iam.delete_group(GroupName=g)
+
+
+def test_several_failing_setup_calls_report_the_first_in_vaults_order(bao, moto, faulty, proxy):
+    """A missing policy and a missing group both fail; the answer is Vault's for the policy (the
+    earlier step), no key is ever made, and the half-made user is gone."""
+    ok(bao.api("POST", f"{faulty}/roles/twofail", {
+        "credential_type": "iam_user", "policy_arns": ["arn:aws:iam::aws:policy/DoesNotExist"],
+        "iam_groups": [f"no-such-{uuid.uuid4().hex[:8]}"]}), 200, 204)
+    proxy.reset()
+    status, body = bao.api("GET", f"{faulty}/creds/twofail")
+    assert status == 400, body
+    assert len(body["errors"]) == 1 and body["errors"][0].startswith("Error attaching user policy: NoSuchEntity"), body
+    assert calls(proxy, "AddUserToGroup") == 1  # ran alongside, its failure not the one reported
+    assert calls(proxy, "CreateAccessKey") == 0
+    assert calls(proxy, "CreateUser") == 1 and calls(proxy, "DeleteUser") == 1
+    assert not [u for u in moto.client("iam").list_users()["Users"] if "twofail" in u["UserName"]]
