@@ -16,8 +16,9 @@
 #                   on a missed goal): exec->handshake median, idle RSS after Setup, binary size
 #   make bench      build + venv + one run against the same moto + OpenBao, printing each figure
 #                   beside its floor/goal (never fails on a missed goal): creds/sts latency vs
-#                   boto3+kv, roles read vs kv read, start-up/RSS/size, 50x20 concurrency and
-#                   CPU vs moto, mass revoke vs boto3 teardown. ~3-8 min; BENCH_ARGS=--quick for ~30 s
+#                   boto3+kv, fan-out of a role with several attachments, roles read vs kv read,
+#                   start-up/RSS/size, 50x20 concurrency and CPU vs moto, mass revoke vs boto3
+#                   teardown. ~3-8 min; BENCH_ARGS=--quick for ~30 s
 #   make soak       build + venv + the full soak (scripts/soak.py --full): faults through
 #                   scripts/faultproxy.py, kill -9, restart, 3-node HA failover, mass revocation,
 #                   generated bad input, secret leaks at trace; prints each figure beside its goal.

@@ -13,6 +13,11 @@ mounted at ``bench/`` next to a kv-v1 mount at ``kv/``.
    request/storage cost). All operations are interleaved call by call in a
    shuffled order; the floor is measured twice (A, B) to show the machine's noise.
    Goal: p50 <= 1.10x floor.
+1b. fan-out (printed, no goal): ``GET benchwan/creds/wide`` for a role with 3 policy
+   ARNs and 1 group, on a mount whose IAM endpoint is scripts/faultproxy.py adding
+   WAN_DELAY to every call (what a real AWS round trip costs; moto alone is
+   CPU-bound and answers overlapping calls one by one), beside boto3 making the
+   same 6 calls one after the other through the same proxy + a kv-v1 write.
 2. storage paths: ``GET bench/roles/iu`` beside ``GET kv/<key>``. Goal p50 <= 1.05x.
 3. start-up and footprint: exec -> handshake line (median, scripts/figures.py),
    plugin RSS (VmRSS, split into anon and file-backed) idle after Setup, after
@@ -53,11 +58,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import devstack  # noqa: E402
 import figures  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
 
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ACCOUNT = "123456789012"  # moto's default account
 MOUNT = "bench"
+WAN_MOUNT = "benchwan"
+WAN_DELAY = 0.02
+WAN_POLICIES = 3
+WAN_GROUP = "bench-wan"
 KV = "kv"
 POLICY_DOC = json.dumps({
     "Version": "2012-10-17",
@@ -101,12 +111,17 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # after "pid (comm)": state is fields[0]; utime, stime are stat fields 14, 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 class Rss(float):
@@ -338,7 +353,54 @@ def section_latency(ops: Ops, n: dict, rng: random.Random) -> None:
         "that is inside the floor and makes it generous.")
 
 
-def section_storage(ops: Ops, n: dict, rng: random.Random) -> None:
+def section_fanout(stack: devstack.Stack, ops: Ops, n: dict, rng: random.Random) -> None:
+    """A role with several attachments, each IAM call WAN_DELAY away: the plugin's setup calls
+    overlap, boto3's floor makes them one by one."""
+    import boto3
+
+    rounds = max(5, n["samples"] // 10)
+    say(f"\n1b. fan-out -- role with {WAN_POLICIES} policy ARNs + 1 group, {WAN_DELAY * 1000:.0f} ms added "
+        f"to every IAM call by the fault proxy; {rounds} rounds interleaved")
+    with FaultProxy(stack.moto.endpoint) as proxy:
+        proxy.configure(delay={a: WAN_DELAY for a in ("CreateUser", "AttachUserPolicy", "AddUserToGroup",
+                                                      "CreateAccessKey")})
+        moto_iam = stack.moto.client("iam")
+        moto_iam.create_group(GroupName=WAN_GROUP)
+        policies = [moto_iam.create_policy(PolicyName=f"bench-wan-{i}", PolicyDocument=POLICY_DOC)["Policy"]["Arn"]
+                    for i in range(WAN_POLICIES)]
+        devstack.enable(stack.bao, WAN_MOUNT, "aws")
+        for path, body in ((f"{WAN_MOUNT}/config/root", {
+                "access_key": "testing", "secret_key": "testing", "region": stack.moto.region,
+                "iam_endpoint": proxy.url, "sts_endpoint": stack.moto.endpoint}),
+                (f"{WAN_MOUNT}/roles/wide", {"credential_type": "iam_user", "policy_arns": policies,
+                                             "iam_groups": [WAN_GROUP]})):
+            status, out = stack.bao.api("POST", path, body)
+            if status not in (200, 204):
+                raise SystemExit(f"bench: setup failed: HTTP {status} {out}")
+        iam = boto3.client("iam", endpoint_url=proxy.url, region_name=stack.moto.region,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        def plugin_wide() -> None:
+            ops._ok(ops.http.get(ops.base + f"{WAN_MOUNT}/creds/wide"), 200)
+
+        def sdk_wide() -> None:
+            name = f"bench-wan-{uuid.uuid4().hex[:20]}"
+            iam.create_user(UserName=name, Path="/")
+            for arn in policies:
+                iam.attach_user_policy(UserName=name, PolicyArn=arn)
+            iam.add_user_to_group(UserName=name, GroupName=WAN_GROUP)
+            iam.create_access_key(UserName=name)
+
+        plugin_wide(), sdk_wide()
+        wall, _ = interleave({"plugin_wide": plugin_wide, "sdk_wide": sdk_wide, "kv_write": ops.kv_write},
+                             rounds, rng)
+    p50 = {k: statistics.median(v) for k, v in wall.items()}
+    floor = p50["sdk_wide"] + p50["kv_write"]
+    say(f"  {'read benchwan/creds/wide':<44} {ms(p50['plugin_wide'])}  floor {ms(floor)}  = "
+        f"{p50['plugin_wide'] / floor:5.2f}x   (no goal; 6 IAM calls, 4 of them side by side in the plugin)")
+
+
+def section_storage(ops: Ops, n: dict, rng: random.Random, plugin_pid: int) -> None:
     say(f"\n2. storage paths -- {n['storage']} rounds interleaved")
     wall, _ = interleave({"role_read": ops.role_read, "kv_read_A": ops.kv_read, "kv_read_B": ops.kv_read},
                          n["storage"], rng)
@@ -348,6 +410,16 @@ def section_storage(ops: Ops, n: dict, rng: random.Random) -> None:
     say(f"    p95 {ms(pct(wall['role_read'], 95))} vs {ms(pct(wall['kv_read_A'] + wall['kv_read_B'], 95))};"
         f"  floor noise: A {ms(p50['kv_read_A'])}  B {ms(p50['kv_read_B'])}"
         f"  spread {abs(p50['kv_read_A'] - p50['kv_read_B']) / floor * 100:4.1f}%")
+    reads = n["storage"] * 3
+    u0, s0 = cpu_split(plugin_pid)
+    for _ in range(reads):
+        ops.role_read()
+    u1, s1 = cpu_split(plugin_pid)
+    say(f"    plugin CPU per roles read {(u1 - u0 + s1 - s0) / reads * 1000:.2f} ms (user {(u1 - u0) / reads * 1000:.2f},"
+        f" kernel {(s1 - s0) / reads * 1000:.2f}; {reads} reads, no storage call: roles are cached)")
+    say("    why the gap: OpenBao sends each request to an external plugin as two gRPC calls over mTLS"
+        " (resolve-path, then the read), each answered by the plugin and each followed by grpc-go's"
+        " flow-control ping; the kv read is served inside the server with none of that")
 
 
 def run_batch(stack: devstack.Stack, role: str, clients: int, per: int) -> tuple[float, list[float], list[str]]:
@@ -390,9 +462,11 @@ def section_concurrency(stack: devstack.Stack, plugin_pid: int, n: dict) -> tupl
     say(f"\n4. concurrency -- {clients} clients x {per} creds (read {MOUNT}/creds/mass), own Session each")
     pids = {"plugin": plugin_pid, "moto": stack.moto.pid, "bao": stack.bao.pid}
     before = {k: cpu_seconds(p) for k, p in pids.items()}
+    split0 = cpu_split(plugin_pid)
     self0 = time.process_time()
     elapsed, lat, errors = run_batch(stack, "mass", clients, per)
     self_cpu = time.process_time() - self0
+    split1 = cpu_split(plugin_pid)
     after = {k: cpu_seconds(p) for k, p in pids.items()}
     used = {k: after[k] - before[k] for k in pids}
     share = used["plugin"] / used["moto"] if used["moto"] else float("nan")
@@ -405,6 +479,9 @@ def section_concurrency(stack: devstack.Stack, plugin_pid: int, n: dict) -> tupl
         f"{share * 100:5.1f}%   goal <= {GOAL_CPU_SHARE * 100:.0f}%  {verdict(share <= GOAL_CPU_SHARE)}")
     say(f"    (bao server {used['bao']:.2f} s, this client {self_cpu:.2f} s; plugin "
         f"{used['plugin'] / total * 1000:.2f} ms CPU per creds, moto {used['moto'] / total * 1000:.2f} ms)")
+    say(f"    (plugin user {(split1[0] - split0[0]) / total * 1000:.2f} ms + kernel {(split1[1] - split0[1]) / total * 1000:.2f} ms"
+        " per creds: 4 gRPC calls with OpenBao and 3 IAM calls, each IAM call on a new TCP connection"
+        " because moto's server closes every connection)")
     return total - len(errors), elapsed
 
 
@@ -507,7 +584,8 @@ def main() -> int:
         issued_warm = n["warmup"] + n["warmup_sts"]
 
         section_latency(ops, n, rng)
-        section_storage(ops, n, rng)
+        section_fanout(stack, ops, n, rng)
+        section_storage(ops, n, rng, plugin_pid)
         rss_seq = rss_mib(plugin_pid)
         issued_seq = issued_warm + 2 * n["samples"]
         issued_ok, _ = section_concurrency(stack, plugin_pid, n)
