@@ -89,6 +89,12 @@ def owner_of(iam, access_key: str) -> str:
     return next(u["UserName"] for u in iam.list_users()["Users"] if access_key in key_ids(iam, u["UserName"]))
 
 
+def revoke_and_check_gone(bao, iam, lease_id: str, user: str) -> None:
+    """Revokes the lease synchronously and checks its IAM user no longer exists."""
+    ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": lease_id, "sync": True}), 200, 204)
+    assert user not in {u["UserName"] for u in iam.list_users()["Users"]}
+
+
 @pytest.mark.parametrize("mode, cls", [
     ("500", "server_error"), ("503", "server_error"), ("throttle", "throttling"), ("drop", "transport"),
 ])
@@ -146,8 +152,7 @@ def test_lost_create_access_key_answer_leaves_exactly_the_issued_key(bao, moto, 
     user = owner_of(iam, issued)
     assert key_ids(iam, user) == [issued]
     assert calls(proxy, "DeleteAccessKey") == 1
-    ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
-    assert user not in {u["UserName"] for u in iam.list_users()["Users"]}
+    revoke_and_check_gone(bao, iam, body["lease_id"], user)
 
 
 def test_lost_static_rotation_answer_leaves_one_engine_key(bao, moto, faulty, proxy):
@@ -197,8 +202,7 @@ def test_lost_create_user_answer_adopts_the_user_it_made(bao, moto, faulty, prox
     user = owner_of(iam, issued)
     assert key_ids(iam, user) == [issued]
     assert [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]] == [READ_ONLY]
-    ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
-    assert user not in {u["UserName"] for u in iam.list_users()["Users"]}
+    revoke_and_check_gone(bao, iam, body["lease_id"], user)
 
 
 def test_someone_elses_user_with_the_same_name_is_never_touched(bao, moto, faulty, proxy):
