@@ -1,6 +1,8 @@
 //! AWS SDK clients built from `config/root`, cached per mount and dropped when
-//! the config changes (write, rotate-root, Invalidate) — never per request.
+//! the config changes (write, rotate-root, Invalidate), never built per request; the STS
+//! endpoint fallback; and clients acting in another account through `AssumeRole`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -12,39 +14,42 @@ use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 
 use std::sync::Arc;
 
+use aws_sdk_sts::error::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use crate::framework::Error;
 
+use super::aws_error::AwsFailure;
+use super::config_root::RootConfig;
 use super::metrics::{AwsCallMetrics, Metrics};
 
-use super::config_root::RootConfig;
-
 /// Connect timeout for AWS endpoints.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read timeout for one HTTP response.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one call including its retries.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One STS endpoint to try, in order.
 #[derive(Clone, Debug)]
-pub struct StsEndpoint {
+pub(crate) struct StsEndpoint {
     /// How errors name it: the URL, or "the default STS endpoint".
-    pub label: String,
-    pub client: aws_sdk_sts::Client,
+    pub(crate) label: String,
+    pub(crate) client: aws_sdk_sts::Client,
 }
 
 /// The engine's IAM and STS clients for one mount.
 #[derive(Clone, Debug)]
-pub struct Clients {
+pub(crate) struct Clients {
     /// The `config/root` they were built from (what issue paths read, without a storage round trip).
-    pub config: Arc<RootConfig>,
-    pub iam: aws_sdk_iam::Client,
+    pub(crate) config: Arc<RootConfig>,
+    pub(crate) iam: aws_sdk_iam::Client,
     /// `sts_endpoint` first, then the fallbacks in order; one default client when none is set.
-    pub sts: Vec<StsEndpoint>,
+    pub(crate) sts: Vec<StsEndpoint>,
 }
 
 /// Region: configured, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else us-east-1.
-pub fn effective_region(configured: &str) -> String {
+pub(crate) fn effective_region(configured: &str) -> String {
     if !configured.is_empty() {
         return configured.to_string();
     }
@@ -54,17 +59,44 @@ pub fn effective_region(configured: &str) -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
+/// Why the mount's clients could not be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientError {
+    /// Exactly one of the two keys is set (Vault's text).
+    #[error("static AWS client credentials haven't been properly configured (the access key or secret key were provided but not both)")]
+    HalfKeys,
+    /// `config/root` could not be read (the text says so).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Outside the issue paths (which answer every client error with 400, as Vault's
+/// `logical.ErrorResponse`), a configuration that cannot work is the caller's to fix and a
+/// storage failure is the server's.
+impl From<ClientError> for Error {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::HalfKeys => Error::BadRequest(e.to_string()),
+            ClientError::Config(_) => Error::Internal(e.to_string()),
+        }
+    }
+}
+
 /// Static keys, or `None` for the SDK's default chain; exactly one key is an error.
-pub fn static_credentials(
+pub(crate) fn static_credentials(
     access_key: &str,
     secret_key: &str,
-) -> Result<Option<Credentials>, Error> {
+) -> Result<Option<Credentials>, ClientError> {
     match (access_key.is_empty(), secret_key.is_empty()) {
         (true, true) => Ok(None),
-        (false, false) => Ok(Some(Credentials::new(access_key, secret_key, None, None, "config/root"))),
-        _ => Err(Error::bad(
-            "static AWS client credentials haven't been properly configured (the access key or secret key were provided but not both)",
-        )),
+        (false, false) => Ok(Some(Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "config/root",
+        ))),
+        _ => Err(ClientError::HalfKeys),
     }
 }
 
@@ -100,7 +132,7 @@ fn timeouts() -> TimeoutConfig {
 }
 
 /// Shared SDK config for `creds` (static or default chain) in `region`.
-pub async fn sdk_config(
+pub(crate) async fn sdk_config(
     creds: Option<Credentials>,
     region: String,
     max_retries: i64,
@@ -119,13 +151,8 @@ pub async fn sdk_config(
     loader.load().await
 }
 
-/// An IAM client on `cfg`'s endpoint with `sdk`.
-pub fn iam_client(sdk: &aws_config::SdkConfig, endpoint: &str) -> aws_sdk_iam::Client {
-    iam_client_with(sdk, endpoint, None)
-}
-
 /// An IAM client whose calls are recorded in `metrics`.
-pub fn iam_client_with(
+pub(crate) fn iam_client_with(
     sdk: &aws_config::SdkConfig,
     endpoint: &str,
     metrics: Option<&Arc<Metrics>>,
@@ -140,17 +167,8 @@ pub fn iam_client_with(
     aws_sdk_iam::Client::from_conf(b.build())
 }
 
-/// An STS client on `endpoint` (and `region` when set).
-pub fn sts_client(
-    sdk: &aws_config::SdkConfig,
-    endpoint: &str,
-    region: &str,
-) -> aws_sdk_sts::Client {
-    sts_client_with(sdk, endpoint, region, None)
-}
-
 /// An STS client whose calls are recorded in `metrics`.
-pub fn sts_client_with(
+pub(crate) fn sts_client_with(
     sdk: &aws_config::SdkConfig,
     endpoint: &str,
     region: &str,
@@ -172,7 +190,7 @@ pub fn sts_client_with(
 /// STS clients in the order they are tried. Fallbacks only apply when
 /// `sts_endpoint` is set (as in Vault); without it the SDK's regional default
 /// is used — the case Vault 1.19.0–1.19.3 broke.
-pub fn sts_endpoints(
+pub(crate) fn sts_endpoints(
     sdk: &aws_config::SdkConfig,
     cfg: &RootConfig,
     metrics: Option<&Arc<Metrics>>,
@@ -199,15 +217,15 @@ pub fn sts_endpoints(
 }
 
 /// Builds both clients from the root config.
-pub async fn build(cfg: &RootConfig) -> Result<Clients, Error> {
+pub(crate) async fn build(cfg: &RootConfig) -> Result<Clients, ClientError> {
     build_recorded(cfg, None).await
 }
 
 /// Builds both clients, recording their calls in `metrics`.
-pub async fn build_recorded(
+pub(crate) async fn build_recorded(
     cfg: &RootConfig,
     metrics: Option<&Arc<Metrics>>,
-) -> Result<Clients, Error> {
+) -> Result<Clients, ClientError> {
     let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
     let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
     Ok(Clients {
@@ -218,15 +236,112 @@ pub async fn build_recorded(
 }
 
 /// Clients using explicit keys against the same endpoints (rotate-root's new key).
-pub async fn build_with_keys(
+pub(crate) async fn build_with_keys(
     cfg: &RootConfig,
     access_key: &str,
     secret_key: &str,
-) -> Result<Clients, Error> {
+) -> Result<Clients, ClientError> {
     let mut c = cfg.clone();
     c.access_key = access_key.to_string();
     c.secret_key = secret_key.to_string();
     build(&c).await
+}
+
+/// A failed STS call: the last meaningful AWS answer, or every endpoint unreachable.
+#[derive(Debug)]
+pub(crate) enum StsFailure {
+    Aws(AwsFailure),
+    Unreachable(Vec<String>),
+}
+
+impl StsFailure {
+    /// The user-facing error with Vault's `prefix` (`Error assuming role`, ...): 502 when AWS
+    /// throttled or no endpoint answered, 400 for any other AWS refusal.
+    pub(crate) fn into_error(self, prefix: &str) -> Error {
+        match self {
+            StsFailure::Aws(f) if f.throttled => Error::Coded(502, format!("{prefix}: {}", f.text)),
+            StsFailure::Aws(f) => Error::bad(format!("{prefix}: {}", f.text)),
+            StsFailure::Unreachable(all) => Error::Coded(
+                502,
+                format!(
+                    "{prefix}: no STS endpoint could be reached: {}",
+                    all.join("; ")
+                ),
+            ),
+        }
+    }
+}
+
+/// Runs `call` against each STS endpoint in order, moving to the next one only
+/// when the previous could not be reached or answered 5xx (the call did not
+/// definitely fail); any definite AWS answer ends the search.
+pub(crate) async fn with_sts_fallback<T, E, F, Fut>(
+    clients: &Clients,
+    call: F,
+) -> Result<T, StsFailure>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: Fn(aws_sdk_sts::Client) -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+{
+    let mut unreachable = Vec::new();
+    for ep in &clients.sts {
+        match call(ep.client.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let f = AwsFailure::from_sdk(&e);
+                if f.definitive || f.throttled {
+                    return Err(StsFailure::Aws(f));
+                }
+                tracing::warn!(endpoint = %ep.label, error = %f.text, "STS endpoint failed; trying the next one");
+                unreachable.push(format!("{}: {}", ep.label, f.text));
+            }
+        }
+    }
+    Err(StsFailure::Unreachable(unreachable))
+}
+
+/// Who to become in another account: `AssumeRole` into `role_arn` with the mount's own
+/// credentials (static roles' `assume_role_arn`).
+pub(crate) struct AssumeTarget<'a> {
+    pub(crate) role_arn: &'a str,
+    pub(crate) session_name: &'a str,
+    /// `""` means none.
+    pub(crate) external_id: &'a str,
+}
+
+/// An IAM client acting as `target`, on the mount's IAM endpoint. Built per use and never
+/// cached: the session expires, and its credentials are not the mount's.
+pub(crate) async fn assumed_iam_client(
+    root: &Clients,
+    target: &AssumeTarget<'_>,
+    metrics: Option<&Arc<Metrics>>,
+) -> Result<aws_sdk_iam::Client, Error> {
+    let out = with_sts_fallback(root, |sts| {
+        let mut b = sts
+            .assume_role()
+            .role_arn(target.role_arn)
+            .role_session_name(target.session_name);
+        if !target.external_id.is_empty() {
+            b = b.external_id(target.external_id);
+        }
+        b.send()
+    })
+    .await
+    .map_err(|f| f.into_error(&format!("unable to assume role {}", target.role_arn)))?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| Error::internal("AssumeRole returned no credentials"))?;
+    let creds = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "static-role-assume-role",
+    );
+    let cfg = &root.config;
+    let sdk = sdk_config(Some(creds), effective_region(&cfg.region), cfg.max_retries).await;
+    Ok(iam_client_with(&sdk, &cfg.iam_endpoint, metrics))
 }
 
 #[cfg(test)]

@@ -9,20 +9,22 @@ use crate::framework::{handler, obj, Ctx, Error, Field, HandlerResult, Operation
 use super::AwsBackend;
 
 /// Storage key.
-pub const KEY: &str = "config/lease";
+pub(crate) const KEY: &str = "config/lease";
 
 /// Stored shape, as the Go plugin writes it: capitalised keys, nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseConfig {
+pub(crate) struct LeaseConfig {
     #[serde(rename = "Lease")]
-    pub lease: i64,
+    pub(crate) lease: i64,
     #[serde(rename = "LeaseMax")]
-    pub lease_max: i64,
+    pub(crate) lease_max: i64,
 }
 
 impl LeaseConfig {
     /// Reads the stored config, if any.
-    pub async fn load(storage: &crate::framework::storage::Storage) -> Result<Option<Self>, Error> {
+    pub(crate) async fn load(
+        storage: &crate::framework::storage::Storage,
+    ) -> Result<Option<Self>, Error> {
         Ok(storage.get_json(KEY).await?)
     }
 }
@@ -73,7 +75,7 @@ async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 /// The path entry.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     Path::new("config/lease")
         .field(Field::new("lease", FieldType::String, "Default lease for roles.").required())
         .field(

@@ -16,22 +16,22 @@ use super::username::DEFAULT_USERNAME_TEMPLATE;
 use super::AwsBackend;
 
 /// Storage key.
-pub const KEY: &str = "config/root";
+pub(crate) const KEY: &str = "config/root";
 
 /// Stored shape (Go plugin's JSON keys; Vault-only keys optional).
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct RootConfig {
-    pub access_key: String,
-    pub secret_key: String,
-    pub iam_endpoint: String,
-    pub sts_endpoint: String,
-    pub sts_region: String,
-    pub sts_fallback_endpoints: Vec<String>,
-    pub sts_fallback_regions: Vec<String>,
-    pub region: String,
-    pub max_retries: i64,
-    pub username_template: String,
+pub(crate) struct RootConfig {
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
+    pub(crate) iam_endpoint: String,
+    pub(crate) sts_endpoint: String,
+    pub(crate) sts_region: String,
+    pub(crate) sts_fallback_endpoints: Vec<String>,
+    pub(crate) sts_fallback_regions: Vec<String>,
+    pub(crate) region: String,
+    pub(crate) max_retries: i64,
+    pub(crate) username_template: String,
 }
 
 impl std::fmt::Debug for RootConfig {
@@ -56,7 +56,7 @@ impl std::fmt::Debug for RootConfig {
 
 impl RootConfig {
     /// A fresh config with Vault's defaults.
-    pub fn new_default() -> Self {
+    pub(crate) fn new_default() -> Self {
         Self {
             max_retries: -1,
             username_template: DEFAULT_USERNAME_TEMPLATE.to_string(),
@@ -65,7 +65,7 @@ impl RootConfig {
     }
 
     /// Reads the stored config.
-    pub async fn load(storage: &Storage) -> Result<Option<Self>, Error> {
+    pub(crate) async fn load(storage: &Storage) -> Result<Option<Self>, Error> {
         storage
             .get_json(KEY)
             .await
@@ -73,7 +73,7 @@ impl RootConfig {
     }
 
     /// The template to use (the default when none stored).
-    pub fn template(&self) -> &str {
+    pub(crate) fn template(&self) -> &str {
         if self.username_template.is_empty() {
             DEFAULT_USERNAME_TEMPLATE
         } else {
@@ -162,7 +162,7 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 /// The read answer (never the secret key).
-pub fn read_data(cfg: &RootConfig) -> Map<String, Value> {
+pub(crate) fn read_data(cfg: &RootConfig) -> Map<String, Value> {
     let v = json!({
         "access_key": cfg.access_key,
         "region": cfg.region,
@@ -198,7 +198,7 @@ async fn exists(ctx: Ctx<AwsBackend>) -> Result<bool, Error> {
 }
 
 /// The path entry.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     let s = |n, d| Field::new(n, FieldType::String, d);
     Path::new("config/root")
         .field(s(

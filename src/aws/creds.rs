@@ -1,174 +1,216 @@
 //! `creds/<name>` and `sts/<name>`: issue credentials for a role.
 //!
-//! `iam_user` issue is guarded by a WAL entry written before the user exists and
-//! removed only once the lease owns the user, so a failure at any step — an AWS
-//! error, a crash, a restart — ends with the user deleted (at once when we can,
-//! else by the rollback operation).
+//! A request is parsed once into an [`IssueRequest`] (role, credential type and everything that
+//! type reads from the request, checked) before any AWS call; then one exhaustive match sends it
+//! to the credential type's code.
 
-use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::framework::fields::FieldType;
 use crate::framework::{
-    handler, name_segment, wal, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
-    SecretResponse,
+    handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
 
-use super::iam_user::{create_user_with_key, delete_user, IamError, NewUser, UserGone};
-use super::role::{
-    go_quote, RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN, CRED_IAM_USER,
-    CRED_SESSION_TOKEN,
-};
-use super::roles::not_found;
-use super::secret::{internal_data_iam_user, WAL_KIND_USER};
-use super::username::{generate_username, NameKind};
+use super::clients::Clients;
+use super::credential::CredentialType;
+use super::iam_user::{self, UserSpec};
+use super::roles::{go_quote, not_found, RoleEntry};
+use super::secret::iam_user_response;
+use super::sts::{self, effective_ttl, StsRequest};
+use super::username::{generate_username, normalize, NameKind};
 use super::AwsBackend;
 
-impl From<IamError> for Error {
-    fn from(e: IamError) -> Self {
-        match e.status() {
-            400 => Error::BadRequest(e.to_string()),
-            500 => Error::Internal(e.to_string()),
-            code => Error::Coded(code, e.to_string()),
+/// A `creds/` or `sts/` request, parsed and checked.
+struct IssueRequest {
+    role_name: String,
+    role: Arc<RoleEntry>,
+    /// The requesting token's display name (generated user and session names carry it).
+    display_name: String,
+    params: Params,
+}
+
+/// The credential type chosen for the request, with what that type reads from the request.
+enum Params {
+    IamUser,
+    AssumedRole {
+        /// Sessions last this many seconds (Vault's STS TTL rules).
+        ttl: i64,
+        /// One of the role's `role_arns`.
+        role_arn: String,
+        /// The caller's `role_session_name`, normalised; `None` generates one.
+        session_name: Option<String>,
+    },
+    FederationToken {
+        ttl: i64,
+    },
+    SessionToken {
+        ttl: i64,
+        /// `mfa_code` for the role's `mfa_serial_number`.
+        mfa_code: String,
+    },
+}
+
+impl IssueRequest {
+    /// Reads the type-specific fields of a request for `role`, in Vault's order: the TTL, then
+    /// the role ARN (`path_user.go`).
+    async fn parse(
+        ctx: &Ctx<AwsBackend>,
+        role_name: String,
+        role: Arc<RoleEntry>,
+        kind: CredentialType,
+    ) -> Result<Self, Error> {
+        let f = &ctx.fields;
+        let params = match kind {
+            CredentialType::IamUser => Params::IamUser,
+            CredentialType::AssumedRole => Params::AssumedRole {
+                ttl: sts_ttl(ctx, &role).await?,
+                role_arn: choose_role_arn(&role, &role_name, &f.string("role_arn"))?,
+                session_name: Some(f.string("role_session_name"))
+                    .filter(|s| !s.is_empty())
+                    .map(|s| normalize(&s)),
+            },
+            CredentialType::FederationToken => Params::FederationToken {
+                ttl: sts_ttl(ctx, &role).await?,
+            },
+            CredentialType::SessionToken => Params::SessionToken {
+                ttl: sts_ttl(ctx, &role).await?,
+                mfa_code: f.string("mfa_code"),
+            },
+        };
+        Ok(Self {
+            role_name,
+            role,
+            display_name: ctx.req.display_name.clone(),
+            params,
+        })
+    }
+
+    fn sts(&self, ttl: i64) -> StsRequest<'_> {
+        StsRequest {
+            role_name: &self.role_name,
+            role: &self.role,
+            display_name: &self.display_name,
+            ttl,
         }
+    }
+}
+
+/// The STS session lifetime for this request (the mount's max lease TTL comes from the server).
+async fn sts_ttl(ctx: &Ctx<AwsBackend>, role: &RoleEntry) -> Result<i64, Error> {
+    let mount_max = ctx.system.max_lease_ttl().await?;
+    Ok(effective_ttl(ctx.fields.opt_int("ttl"), role, mount_max))
+}
+
+/// The role ARN to assume: the requested one if the role allows it, else the role's only one.
+fn choose_role_arn(role: &RoleEntry, role_name: &str, requested: &str) -> Result<String, Error> {
+    let allowed = role.role_arns.as_deref().unwrap_or_default();
+    if requested.is_empty() {
+        return match allowed {
+            [only] => Ok(only.clone()),
+            _ => Err(Error::bad(
+                "did not supply a role_arn parameter and unable to determine one",
+            )),
+        };
+    }
+    if allowed.iter().any(|a| a == requested) {
+        Ok(requested.to_string())
+    } else {
+        Err(Error::bad(format!(
+            "role_arn {} not in allowed role arns for Vault role {}",
+            go_quote(requested),
+            go_quote(role_name)
+        )))
     }
 }
 
 async fn issue(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    let is_sts_path = ctx.req.path.starts_with("sts/");
     let role = ctx
         .backend
-        .role(&ctx.storage, &name)
+        .roles
+        .get(&ctx.storage, &name)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    let cred_type = role
-        .select_credential_type(is_sts_path)
-        .map_err(Error::bad)?
-        .to_string();
-    let started = std::time::Instant::now();
-    let result = match cred_type.as_str() {
-        CRED_IAM_USER => issue_iam_user(&ctx, &name, &role).await,
-        CRED_ASSUMED_ROLE | CRED_FEDERATION_TOKEN | CRED_SESSION_TOKEN => {
-            super::sts::issue(&ctx, &name, &role, &cred_type).await
-        }
-        other => {
-            return Err(Error::bad(format!(
-                "unknown credential_type: {}",
-                go_quote(other)
-            )))
-        }
-    };
+    let kind = role
+        .credential_type_for(ctx.req.path.starts_with("sts/"))
+        .map_err(Error::bad)?;
+    let started = Instant::now();
+    let result = async {
+        let req = IssueRequest::parse(&ctx, name, role, kind).await?;
+        run(&ctx, &req).await
+    }
+    .await;
     ctx.backend.metrics.record(
         "vault_aws_credentials_issued_total",
         "vault_aws_credential_issue_seconds",
-        &cred_type,
+        kind.as_str(),
         result.is_ok(),
         started,
     );
-    result
+    result.map(Some)
 }
 
-async fn issue_iam_user(ctx: &Ctx<AwsBackend>, role_name: &str, role: &RoleEntry) -> HandlerResult {
-    let clients = ctx
+/// Issues what `req` asks for.
+async fn run(ctx: &Ctx<AwsBackend>, req: &IssueRequest) -> Result<Response, Error> {
+    // Vault answers a client that cannot be built with an error response (400) on these paths.
+    let clients: Arc<Clients> = ctx
         .backend
         .clients(&ctx.storage)
         .await
-        .map_err(|e| match e {
-            Error::Internal(m) => Error::BadRequest(m),
-            other => other,
-        })?;
-    let cfg = clients.config.clone();
-    let username = generate_username(
-        cfg.template(),
-        NameKind::Iam,
-        &ctx.req.display_name,
-        role_name,
-    )
-    .map_err(|e| Error::internal(e.to_string()))?;
-
-    let wal_id = wal::put(&ctx.storage, WAL_KIND_USER, json!({ "UserName": username }))
-        .await
-        .map_err(|e| Error::internal(format!("error writing WAL entry: {e}")))?;
-
-    let tags = role.iam_tags.clone().unwrap_or_default();
-    let policy_arns = role.policy_arns.clone().unwrap_or_default();
-    let groups = role.iam_groups.clone().unwrap_or_default();
-    let new_user = NewUser {
-        username: &username,
-        path: &role.user_path,
-        permissions_boundary_arn: &role.permissions_boundary_arn,
-        policy_arns: &policy_arns,
-        inline_policy: (!role.policy_document.is_empty())
-            .then_some((role_name, role.policy_document.as_str())),
-        groups: &groups,
-        tags: &tags,
-    };
-    let key = match create_user_with_key(&clients.iam, &new_user, Some(&ctx.backend.metrics)).await
-    {
-        Ok(k) => k,
-        Err(e) => {
-            undo_half_created_user(ctx, &clients.iam, &wal_id, &username, &e).await;
-            return Err(e.into());
+        .map_err(|e| Error::bad(e.to_string()))?;
+    match &req.params {
+        Params::IamUser => issue_iam_user(ctx, &clients, req).await,
+        Params::AssumedRole {
+            ttl,
+            role_arn,
+            session_name,
+        } => sts::assume_role(&clients, &req.sts(*ttl), role_arn, session_name.as_deref()).await,
+        Params::FederationToken { ttl } => sts::federation_token(&clients, &req.sts(*ttl)).await,
+        Params::SessionToken { ttl, mfa_code } => {
+            sts::session_token(&clients, &req.sts(*ttl), mfa_code).await
         }
-    };
-    if let Err(e) = wal::delete(&ctx.storage, &wal_id).await {
-        // The user stays covered by the WAL entry and will be rolled back, so the key must not be handed out.
-        return Err(Error::internal(format!("failed to commit WAL entry: {e}")));
     }
-    tracing::info!(role = %role_name, username = %username, access_key = %key.access_key_id, "issued iam_user credentials");
-
-    let lease = ctx.backend.lease_config(&ctx.storage).await?;
-    let mut data = Map::new();
-    data.insert("access_key".into(), Value::from(key.access_key_id));
-    data.insert("secret_key".into(), Value::from(key.secret_access_key));
-    data.insert("session_token".into(), Value::Null);
-    data.insert("security_token".into(), Value::Null);
-    Ok(Some(Response {
-        data: Some(data),
-        secret: Some(SecretResponse {
-            internal_data: internal_data_iam_user(&username, role),
-            ttl: std::time::Duration::from_nanos(lease.lease.max(0) as u64),
-            max_ttl: std::time::Duration::from_nanos(lease.lease_max.max(0) as u64),
-            renewable: true,
-        }),
-        warnings: Vec::new(),
-    }))
 }
 
-/// After a failed issue: when AWS definitively refused CreateUser there is
-/// nothing in AWS, so the WAL entry goes. Otherwise the user may exist: delete
-/// it now and drop the entry only if AWS confirms the deletion (a "no such user"
-/// seconds after CreateUser may be IAM lagging, so the entry stays for rollback).
-async fn undo_half_created_user(
+async fn issue_iam_user(
     ctx: &Ctx<AwsBackend>,
-    iam: &aws_sdk_iam::Client,
-    wal_id: &str,
-    username: &str,
-    cause: &IamError,
-) {
-    // A CreateUser refused with EntityAlreadyExists is definitive: the user is
-    // someone else's (create_user_with_key adopts the one a lost attempt made).
-    let user_may_exist = cause.call() != "CreateUser" || !cause.is_definitive();
-    if user_may_exist {
-        match delete_user(iam, username).await {
-            Ok(UserGone::Deleted) => {}
-            Ok(UserGone::AlreadyAbsent) => {
-                tracing::warn!(username = %username, "half-created user not visible yet; rollback will delete it");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(username = %username, error = %e, "could not delete half-created user; rollback will retry");
-                return;
-            }
-        }
-    }
-    if let Err(e) = wal::delete(&ctx.storage, wal_id).await {
-        tracing::warn!(wal_id = %wal_id, error = %e, "could not delete WAL entry after cleanup; rollback will finish it");
-    }
+    clients: &Clients,
+    req: &IssueRequest,
+) -> Result<Response, Error> {
+    let role = &req.role;
+    let username = generate_username(
+        clients.config.template(),
+        NameKind::Iam,
+        &req.display_name,
+        &req.role_name,
+    )
+    .map_err(|e| Error::internal(e.to_string()))?;
+    let no_tags = Default::default();
+    let spec = UserSpec {
+        role_name: &req.role_name,
+        path: &role.user_path,
+        permissions_boundary_arn: &role.permissions_boundary_arn,
+        policy_arns: role.policy_arns.as_deref().unwrap_or_default(),
+        policy_document: &role.policy_document,
+        groups: role.iam_groups.as_deref().unwrap_or_default(),
+        tags: role.iam_tags.as_ref().unwrap_or(&no_tags),
+    };
+    let user = iam_user::issue(
+        &ctx.storage,
+        &clients.iam,
+        &ctx.backend.metrics,
+        username,
+        &spec,
+    )
+    .await?;
+    tracing::info!(role = %req.role_name, username = %user.username, access_key = %user.key.access_key_id, "issued iam_user credentials");
+    let lease = ctx.backend.lease_config(&ctx.storage).await?;
+    Ok(iam_user_response(user, role, lease))
 }
 
 /// `creds/<name>` and `sts/<name>`.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     Path::new(format!("(creds|sts)/{}", name_segment("name")))
         .field(Field::new("name", FieldType::String, "Name of the role").required())
         .field(

@@ -53,7 +53,7 @@ struct Inner {
 
 /// One mount's metrics.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     inner: Mutex<Inner>,
 }
 
@@ -141,14 +141,14 @@ fn render_labels(labels: &Labels, extra: Option<(&str, String)>) -> String {
 
 impl Metrics {
     /// Adds `n` to a counter.
-    pub fn add(&self, name: &'static str, labels: Labels, n: u64) {
+    pub(crate) fn add(&self, name: &'static str, labels: Labels, n: u64) {
         if let Ok(mut g) = self.inner.lock() {
             *g.counters.entry((name, labels)).or_default() += n;
         }
     }
 
     /// Records a duration.
-    pub fn observe(&self, name: &'static str, labels: Labels, d: Duration) {
+    pub(crate) fn observe(&self, name: &'static str, labels: Labels, d: Duration) {
         if let Ok(mut g) = self.inner.lock() {
             g.histograms
                 .entry((name, labels))
@@ -158,7 +158,7 @@ impl Metrics {
     }
 
     /// Records one issue or revoke: a counter with the outcome and a latency histogram.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         counter: &'static str,
         histogram: &'static str,
@@ -183,7 +183,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the given gauges appended.
-    pub fn render(&self, gauges: &[(&'static str, f64)]) -> String {
+    pub(crate) fn render(&self, gauges: &[(&'static str, f64)]) -> String {
         let mut out = String::new();
         let Ok(g) = self.inner.lock() else {
             return out;
@@ -282,7 +282,7 @@ fn failure_class(ctx: &FinalizerInterceptorContextRef<'_>) -> Option<&'static st
 }
 
 /// Counts an extra attempt the engine itself made (outside the SDK retryer).
-pub fn count_own_retry(m: &Metrics, operation: &str, class: &'static str) {
+pub(crate) fn count_own_retry(m: &Metrics, operation: &str, class: &'static str) {
     m.add(
         "vault_aws_api_retries_total",
         vec![
@@ -296,7 +296,7 @@ pub fn count_own_retry(m: &Metrics, operation: &str, class: &'static str) {
 
 /// SDK interceptor recording every AWS call's latency, retries and outcome.
 #[derive(Clone)]
-pub struct AwsCallMetrics(pub Arc<Metrics>);
+pub(crate) struct AwsCallMetrics(pub(crate) Arc<Metrics>);
 
 impl std::fmt::Debug for AwsCallMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -29,7 +29,7 @@ async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 /// The path entry.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     Path::new("metrics")
         .op(
             Operation::Read,

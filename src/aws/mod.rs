@@ -1,21 +1,28 @@
-//! THE ENGINE: the AWS secrets engine's path table, secret types and hooks.
-//! Reads like the table of the engine's API; each path family lives in its own file.
+//! THE ENGINE: the AWS secrets engine's path table, secret type, WAL rollback and hooks, and
+//! the per-mount state every path shares.
+//!
+//! Reads like the table of the engine's API ([`framework`]); each path family lives in its own
+//! file or folder, with its stored model next to its handlers, as Vault's `path_*.go` files.
+//! A `read creds/<role>` goes `creds.rs` (parse the request into a typed value, pick the
+//! credential type) → `iam_user/` or `sts.rs` (the AWS calls) → `secret.rs` (the lease shape).
 
-pub mod clients;
-pub mod config_lease;
-pub mod config_root;
-pub mod creds;
-pub mod iam_user;
-pub mod metrics;
-pub mod metrics_path;
-pub mod role;
-pub mod roles;
-pub mod rotate_root;
-pub mod secret;
-pub mod static_roles;
-pub mod static_rotation;
-pub mod sts;
-pub mod username;
+mod aws_error;
+mod clients;
+mod config_lease;
+mod config_root;
+mod credential;
+mod creds;
+mod iam_user;
+mod metrics;
+mod metrics_path;
+mod pages;
+mod roles;
+mod rollback;
+mod rotate_root;
+mod secret;
+mod static_roles;
+mod sts;
+mod username;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +35,7 @@ use tokio::sync::Mutex;
 use crate::framework::storage::Storage;
 use crate::framework::{Error, Framework, SpecialPaths};
 
-use clients::Clients;
+use clients::{ClientError, Clients};
 use config_root::RootConfig;
 
 /// Per-mount state. Durable state lives in storage; this holds caches only,
@@ -42,20 +49,17 @@ pub struct AwsBackend {
     /// One client build at a time.
     build_lock: Mutex<()>,
     /// Serialises rotate-root on this node.
-    pub rotation_lock: Mutex<()>,
+    rotation_lock: Mutex<()>,
     /// Next rotation of each static role (rebuilt from storage on Initialize).
-    pub schedule: static_rotation::Schedule,
+    schedule: static_roles::Schedule,
     /// Cached `config/lease` with the generation it was read at.
     lease: std::sync::RwLock<Option<(u64, config_lease::LeaseConfig)>>,
     /// Bumped whenever `config/lease` changes.
     lease_generation: AtomicU64,
     /// This mount's counters and histograms (`metrics` path).
-    pub metrics: Arc<metrics::Metrics>,
-    /// Roles read from storage, by name: `creds/` and `roles/` reads skip a storage round
-    /// trip. Dropped on every write, delete and Invalidate of the role, and on Initialize.
-    roles: std::sync::RwLock<HashMap<String, Arc<role::RoleEntry>>>,
-    /// Bumped whenever a role may have changed; a read that raced with a change is not cached.
-    roles_generation: AtomicU64,
+    metrics: Arc<metrics::Metrics>,
+    /// Roles read from storage.
+    roles: roles::RoleCache,
 }
 
 impl AwsBackend {
@@ -71,7 +75,7 @@ impl AwsBackend {
     }
 
     /// The mount's cached AWS clients, built from `config/root` on first use.
-    pub async fn clients(&self, storage: &Storage) -> Result<Arc<Clients>, Error> {
+    async fn clients(&self, storage: &Storage) -> Result<Arc<Clients>, ClientError> {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
@@ -81,7 +85,8 @@ impl AwsBackend {
         }
         let gen = self.generation.load(Ordering::SeqCst);
         let cfg = RootConfig::load(storage)
-            .await?
+            .await
+            .map_err(|e| ClientError::Config(e.to_string()))?
             .unwrap_or_else(RootConfig::new_default);
         let built = Arc::new(clients::build_recorded(&cfg, Some(&self.metrics)).await?);
         if let Ok(mut slot) = self.clients.write() {
@@ -91,10 +96,7 @@ impl AwsBackend {
     }
 
     /// `config/lease` (defaults when unset), cached until it changes.
-    pub async fn lease_config(
-        &self,
-        storage: &Storage,
-    ) -> Result<config_lease::LeaseConfig, Error> {
+    async fn lease_config(&self, storage: &Storage) -> Result<config_lease::LeaseConfig, Error> {
         let gen = self.lease_generation.load(Ordering::SeqCst);
         if let Ok(slot) = self.lease.read() {
             if let Some((g, c)) = *slot {
@@ -112,63 +114,23 @@ impl AwsBackend {
         Ok(cfg)
     }
 
-    /// Role `name`, from the cache or from storage (then cached).
-    pub async fn role(
-        &self,
-        storage: &Storage,
-        name: &str,
-    ) -> Result<Option<Arc<role::RoleEntry>>, Error> {
-        if let Some(r) = self.roles.read().ok().and_then(|m| m.get(name).cloned()) {
-            return Ok(Some(r));
-        }
-        let gen = self.roles_generation.load(Ordering::SeqCst);
-        let Some(loaded) = roles::load_role(storage, name).await? else {
-            return Ok(None);
-        };
-        let loaded = Arc::new(loaded);
-        if let Ok(mut m) = self.roles.write() {
-            // Checked under the lock that forget_role also takes, so a change that happened
-            // while we read storage is never overwritten by what we read before it.
-            if self.roles_generation.load(Ordering::SeqCst) == gen {
-                m.insert(name.to_string(), loaded.clone());
-            }
-        }
-        Ok(Some(loaded))
-    }
-
-    /// Forgets cached role `name` (written, deleted, or changed on another node).
-    pub fn forget_role(&self, name: &str) {
-        if let Ok(mut m) = self.roles.write() {
-            self.roles_generation.fetch_add(1, Ordering::SeqCst);
-            m.remove(name);
-        }
-    }
-
-    /// Forgets every cached role.
-    fn forget_roles(&self) {
-        if let Ok(mut m) = self.roles.write() {
-            self.roles_generation.fetch_add(1, Ordering::SeqCst);
-            m.clear();
-        }
-    }
-
     /// Forgets the cached `config/lease`.
-    pub fn drop_lease_config(&self) {
+    fn drop_lease_config(&self) {
         self.lease_generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Forgets the cached clients (config changed here or on another node).
-    pub fn drop_clients(&self) {
+    fn drop_clients(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Schedules the next rotation of static role `name`.
-    pub fn schedule(&self, name: &str, at: std::time::SystemTime) {
+    fn schedule(&self, name: &str, at: std::time::SystemTime) {
         self.schedule.set(name, at);
     }
 
     /// Drops static role `name` from the schedule.
-    pub fn unschedule(&self, name: &str) {
+    fn unschedule(&self, name: &str) {
         self.schedule.remove(name);
     }
 
@@ -176,20 +138,13 @@ impl AwsBackend {
         match key {
             config_root::KEY => self.drop_clients(),
             config_lease::KEY => self.drop_lease_config(),
-            _ => {
-                if let Some(name) = key
-                    .strip_prefix(roles::ROLE_PREFIX)
-                    .or_else(|| key.strip_prefix(roles::LEGACY_PREFIX))
-                {
-                    self.forget_role(name);
-                }
-            }
+            _ => self.roles.invalidate(key),
         }
     }
 }
 
 /// Engine description shown by `path-help` on the mount root.
-pub const BACKEND_HELP: &str = "\
+const BACKEND_HELP: &str = "\
 The AWS backend dynamically generates AWS access keys for a set of
 IAM policies. The AWS access keys have a configurable lease set and
 are automatically revoked at the end of the lease.
@@ -205,7 +160,7 @@ pub fn version() -> String {
 
 /// Minimum age of a WAL entry before rollback acts on it (an issue in flight
 /// must not be undone under its feet).
-pub const WAL_MIN_AGE: Duration = Duration::from_secs(5 * 60);
+const WAL_MIN_AGE: Duration = Duration::from_secs(5 * 60);
 
 /// The engine.
 pub fn framework() -> Framework<AwsBackend> {
@@ -232,25 +187,21 @@ pub fn framework() -> Framework<AwsBackend> {
         },
         factory: Arc::new(|_: &HashMap<String, String>| AwsBackend::default()),
         wal_rollback: Some(Arc::new(|ctx, kind, data| {
-            Box::pin(secret::rollback(ctx, kind, data))
+            Box::pin(rollback::rollback(ctx, kind, data))
         })),
         wal_rollback_min_age: WAL_MIN_AGE,
         // The rollback tick is a safety net; the scheduler task does the timing.
         periodic: Some(Arc::new(|ctx| {
-            Box::pin(async move {
-                static_rotation::run_due(&ctx.backend, &ctx.storage, &ctx.system).await
-            })
+            Box::pin(
+                async move { static_roles::run_due(&ctx.backend, &ctx.storage, &ctx.system).await },
+            )
         })),
         // Initialize runs on start, reload, unseal and on a new active node:
         // the rotation schedule is rebuilt from storage there.
         initialize: Some(Arc::new(|ctx| {
             Box::pin(async move {
-                ctx.backend.forget_roles();
-                static_rotation::start(
-                    ctx.backend.clone(),
-                    ctx.storage.clone(),
-                    ctx.system.clone(),
-                );
+                ctx.backend.roles.forget_all();
+                static_roles::start(ctx.backend.clone(), ctx.storage.clone(), ctx.system.clone());
                 Ok(())
             })
         })),

@@ -1,5 +1,18 @@
-//! `roles/<name>` and LIST `roles`: storage and HTTP surface of the role model
-//! in [`super::role`], including lazy migration of legacy `policy/<name>` entries.
+//! `roles/<name>` and LIST `roles`: the role model, its storage, validation and HTTP surface,
+//! in the shape of Vault's `builtin/logical/aws/path_roles.go`.
+//!
+//! A write is merged into the stored role and validated with Vault's exact error texts; the
+//! deprecated `arn`/`policy` parameters and legacy `policy/<name>` entries are migrated as Vault
+//! migrates them; the stored JSON is the Go plugin's, so a mount keeps its roles when the binary
+//! is swapped either way. Roles are cached per mount ([`RoleCache`]) because every `creds/`
+//! request reads one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 use crate::framework::fields::FieldType;
 use crate::framework::storage::Storage;
@@ -7,13 +20,849 @@ use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
 
-use super::role::{apply_write, go_quote, migrate_legacy, RoleEntry, RoleError, RoleInput};
+use super::credential::CredentialType;
 use super::AwsBackend;
 
 /// Storage prefix of roles.
-pub const ROLE_PREFIX: &str = "role/";
+pub(crate) const ROLE_PREFIX: &str = "role/";
 /// Storage prefix of very old roles (a raw ARN or policy document).
-pub const LEGACY_PREFIX: &str = "policy/";
+pub(crate) const LEGACY_PREFIX: &str = "policy/";
+/// The regexp text Vault quotes in its `user_path` error; the check itself is `user_path_is_valid`.
+pub(crate) const USER_PATH_REGEX: &str = r"^\/([\x21-\x7F]{0,510}\/)?$";
+
+/// Warning returned when a write used the deprecated `arn`/`policy` parameters.
+pub(crate) const LEGACY_WARNING: &str =
+    "Detected use of legacy role or policy parameter. Please upgrade to use the new parameters.";
+
+/// Nanoseconds per second: the Go plugin stores `time.Duration` values.
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+/// Go's `encoding/json` nesting limit, kept so the same documents are accepted or refused.
+const MAX_JSON_DEPTH: usize = 10_000;
+
+/// Stored role, serde-compatible with the Go plugin's JSON (`role/<name>`).
+///
+/// Field order and key names follow Vault's `awsRoleEntry` so what we write reads back in Go;
+/// every key may be missing (OpenBao entries lack the Vault-only keys) and JSON `null` on a
+/// scalar means "zero value", as in Go's `json.Unmarshal`. Durations are i64 nanoseconds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub(crate) struct RoleEntry {
+    /// One type, or `[iam_user, federation_token]` for migrated JSON policies.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) credential_types: Vec<String>,
+    /// `None` is Go's nil slice (JSON `null`); `Some(vec![])` was explicitly cleared.
+    pub(crate) policy_arns: Option<Vec<String>>,
+    /// Roles `assumed_role` may assume.
+    pub(crate) role_arns: Option<Vec<String>>,
+    /// Compacted JSON policy, `""` when unset.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) policy_document: String,
+    /// IAM groups for users, or whose policies are merged for STS types.
+    pub(crate) iam_groups: Option<Vec<String>>,
+    /// Tags put on created IAM users.
+    pub(crate) iam_tags: Option<BTreeMap<String, String>>,
+    /// Vault only: `Tags` on AssumeRole.
+    pub(crate) session_tags: Option<BTreeMap<String, String>>,
+    /// Vault only: `ExternalId` on AssumeRole.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) external_id: String,
+    /// Legacy value that could not be understood; omitted when empty, as Go does.
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub(crate) invalid_data: String,
+    /// Set on migrated roles so `creds/` and `sts/` keep their old meaning (vault#4229).
+    #[serde(skip_serializing_if = "is_false", deserialize_with = "null_as_default")]
+    pub(crate) prohibit_flexible_cred_path: bool,
+    /// 1 for migrated entries, 0 otherwise.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) version: i64,
+    /// Nanoseconds.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) default_sts_ttl: i64,
+    /// Nanoseconds.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) max_sts_ttl: i64,
+    /// IAM path for created users; `""` means `/`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) user_path: String,
+    /// Boundary policy for created IAM users.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) permissions_boundary_arn: String,
+    /// Vault only: `SerialNumber` on GetSessionToken.
+    #[serde(deserialize_with = "null_as_default")]
+    pub(crate) mfa_serial_number: String,
+}
+
+/// Parsed write input: `None` = field absent from the request. Durations here in seconds.
+///
+/// Presence matters because a write is a partial update: an absent field keeps the stored
+/// value, a present empty one (`role_arns=""` ⇒ `Some(vec![])`) overwrites it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RoleInput {
+    pub(crate) credential_type: Option<String>,
+    pub(crate) role_arns: Option<Vec<String>>,
+    pub(crate) policy_arns: Option<Vec<String>>,
+    pub(crate) policy_document: Option<String>,
+    pub(crate) iam_groups: Option<Vec<String>>,
+    pub(crate) iam_tags: Option<BTreeMap<String, String>>,
+    /// Seconds.
+    pub(crate) default_sts_ttl: Option<i64>,
+    /// Seconds.
+    pub(crate) max_sts_ttl: Option<i64>,
+    pub(crate) user_path: Option<String>,
+    pub(crate) permissions_boundary_arn: Option<String>,
+    pub(crate) session_tags: Option<BTreeMap<String, String>>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) mfa_serial_number: Option<String>,
+    /// Deprecated `arn`; `Some("")` counts as absent, as in Vault.
+    pub(crate) legacy_arn: Option<String>,
+    /// Deprecated `policy`; `Some("")` counts as absent, as in Vault.
+    pub(crate) legacy_policy: Option<String>,
+}
+
+/// Why a role write was refused; the text is what the client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RoleError {
+    /// 400 with this exact text.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 500 with this text.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Applies a write to the existing entry (None if absent), as Vault's `pathRolesWrite` does.
+/// Returns the entry to store and the warnings.
+///
+/// Errors come back in Vault's order: the first refused field wins, then validation, whose
+/// messages are all collected into one go-multierror text.
+pub(crate) fn apply_write(
+    existing: Option<RoleEntry>,
+    input: RoleInput,
+) -> Result<(RoleEntry, Vec<String>), RoleError> {
+    let mut warnings = Vec::new();
+    let mut entry = existing.unwrap_or_default();
+    if !entry.invalid_data.is_empty() {
+        warnings.push(format!(
+            "Invalid data of {} cleared out of role",
+            go_quote(&entry.invalid_data)
+        ));
+        entry.invalid_data.clear();
+    }
+
+    let legacy = legacy_role_data(input.legacy_policy, input.legacy_arn)?;
+    // Vault refuses each new-style field together with a legacy one, field by field.
+    let refuse = |what: &str| -> Result<(), RoleError> {
+        if legacy.is_some() {
+            Err(RoleError::BadRequest(format!(
+                "cannot supply deprecated role or policy parameters with {what}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+
+    if let Some(credential_type) = input.credential_type {
+        refuse("an explicit credential_type")?;
+        entry.credential_types = vec![credential_type];
+    }
+    if let Some(role_arns) = input.role_arns {
+        refuse("role_arns")?;
+        entry.role_arns = Some(role_arns);
+    }
+    if let Some(policy_arns) = input.policy_arns {
+        refuse("policy_arns")?;
+        entry.policy_arns = Some(policy_arns);
+    }
+    if let Some(document) = input.policy_document {
+        refuse("policy_document")?;
+        entry.policy_document = if document.is_empty() {
+            document
+        } else {
+            compact_json(&document).map_err(|()| {
+                RoleError::BadRequest(format!(
+                    "cannot parse policy document: {}",
+                    go_quote(&document)
+                ))
+            })?
+        };
+    }
+    if let Some(secs) = input.default_sts_ttl {
+        refuse("default_sts_ttl")?;
+        entry.default_sts_ttl = secs_to_nanos(secs);
+    }
+    if let Some(secs) = input.max_sts_ttl {
+        refuse("max_sts_ttl")?;
+        entry.max_sts_ttl = secs_to_nanos(secs);
+    }
+    if let Some(user_path) = input.user_path {
+        refuse("user_path")?;
+        entry.user_path = user_path;
+    }
+    if let Some(arn) = input.permissions_boundary_arn {
+        refuse("permissions_boundary_arn")?;
+        entry.permissions_boundary_arn = arn;
+    }
+    // Vault merges these without the legacy check; a legacy write then discards them anyway.
+    if let Some(groups) = input.iam_groups {
+        entry.iam_groups = Some(groups);
+    }
+    if let Some(tags) = input.iam_tags {
+        entry.iam_tags = Some(tags);
+    }
+    if let Some(serial) = input.mfa_serial_number {
+        entry.mfa_serial_number = serial;
+    }
+    if let Some(tags) = input.session_tags {
+        entry.session_tags = Some(tags);
+    }
+    if let Some(external_id) = input.external_id {
+        entry.external_id = external_id;
+    }
+
+    if let Some(raw) = legacy {
+        entry = migrate_legacy(&raw);
+        if !entry.invalid_data.is_empty() {
+            return Err(RoleError::BadRequest(format!(
+                "unable to parse supplied data: {}",
+                go_quote(&entry.invalid_data)
+            )));
+        }
+        warnings.push(LEGACY_WARNING.to_string());
+    } else {
+        // An explicit new-style write upgrades a migrated role to normal path handling.
+        entry.prohibit_flexible_cred_path = false;
+    }
+
+    let errors = entry.validation_errors();
+    if !errors.is_empty() {
+        return Err(RoleError::BadRequest(format!(
+            "error(s) validating supplied role data: {}",
+            go_quote(&multierror_text(&errors))
+        )));
+    }
+    Ok((entry, warnings))
+}
+
+/// Pick the deprecated value to migrate; both at once is ambiguous and refused.
+///
+/// Go answers the conflict with 500; it is the caller's mistake, so this answers 400 with the
+/// same text.
+fn legacy_role_data(
+    policy: Option<String>,
+    arn: Option<String>,
+) -> Result<Option<String>, RoleError> {
+    let policy = policy.filter(|p| !p.is_empty());
+    let arn = arn.filter(|a| !a.is_empty());
+    match (policy, arn) {
+        (Some(_), Some(_)) => Err(RoleError::BadRequest(
+            "only one of policy or arn should be provided".to_string(),
+        )),
+        (Some(policy), None) => Ok(Some(policy)),
+        (None, arn) => Ok(arn),
+    }
+}
+
+/// Migration of a raw legacy `policy/<name>` value, as Vault's `upgradeLegacyPolicyEntry`.
+///
+/// Old Vault stored either an ARN or a JSON policy; anything else is kept in `invalid_data`
+/// so it can still be read and then overwritten.
+pub(crate) fn migrate_legacy(raw: &str) -> RoleEntry {
+    let invalid = || RoleEntry {
+        invalid_data: raw.to_string(),
+        version: 1,
+        ..RoleEntry::default()
+    };
+    if raw.starts_with("arn:") {
+        let Ok(parsed) = parse_arn(raw) else {
+            return invalid();
+        };
+        let resource_type = parsed
+            .resource
+            .split_once('/')
+            .map_or(parsed.resource, |(kind, _)| kind);
+        return match resource_type {
+            "role" => RoleEntry {
+                credential_types: vec![CredentialType::AssumedRole.to_string()],
+                role_arns: Some(vec![raw.to_string()]),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            },
+            "policy" => RoleEntry {
+                credential_types: vec![CredentialType::IamUser.to_string()],
+                policy_arns: Some(vec![raw.to_string()]),
+                prohibit_flexible_cred_path: true,
+                version: 1,
+                ..RoleEntry::default()
+            },
+            _ => invalid(),
+        };
+    }
+    match compact_json(raw) {
+        // A bare policy fitted both old paths, so both types stay allowed.
+        Ok(document) => RoleEntry {
+            credential_types: vec![
+                CredentialType::IamUser.to_string(),
+                CredentialType::FederationToken.to_string(),
+            ],
+            policy_document: document,
+            prohibit_flexible_cred_path: true,
+            version: 1,
+            ..RoleEntry::default()
+        },
+        Err(()) => invalid(),
+    }
+}
+
+impl RoleEntry {
+    /// JSON for the read response, as Vault's `toResponseData`: the same keys and null-ness,
+    /// durations in whole seconds, `credential_type` comma-joined; Vault's newer keys
+    /// (`mfa_serial_number`, `session_tags`, `external_id`) always present.
+    pub(crate) fn read_response(&self) -> Map<String, Value> {
+        let mut data = Map::new();
+        data.insert(
+            "credential_type".into(),
+            Value::String(self.credential_types.join(",")),
+        );
+        data.insert("policy_arns".into(), list_value(self.policy_arns.as_ref()));
+        data.insert("role_arns".into(), list_value(self.role_arns.as_ref()));
+        data.insert(
+            "policy_document".into(),
+            Value::String(self.policy_document.clone()),
+        );
+        data.insert("iam_groups".into(), list_value(self.iam_groups.as_ref()));
+        data.insert("iam_tags".into(), map_value(self.iam_tags.as_ref()));
+        data.insert("session_tags".into(), map_value(self.session_tags.as_ref()));
+        data.insert(
+            "external_id".into(),
+            Value::String(self.external_id.clone()),
+        );
+        data.insert(
+            "default_sts_ttl".into(),
+            Value::from(self.default_sts_ttl_secs()),
+        );
+        data.insert("max_sts_ttl".into(), Value::from(self.max_sts_ttl_secs()));
+        data.insert("user_path".into(), Value::String(self.user_path.clone()));
+        data.insert(
+            "permissions_boundary_arn".into(),
+            Value::String(self.permissions_boundary_arn.clone()),
+        );
+        data.insert(
+            "mfa_serial_number".into(),
+            Value::String(self.mfa_serial_number.clone()),
+        );
+        if !self.invalid_data.is_empty() {
+            data.insert(
+                "invalid_data".into(),
+                Value::String(self.invalid_data.clone()),
+            );
+        }
+        data
+    }
+
+    /// `default_sts_ttl` in whole seconds (truncated, like Go's `int64(d.Seconds())`).
+    pub(crate) fn default_sts_ttl_secs(&self) -> i64 {
+        self.default_sts_ttl / NANOS_PER_SEC
+    }
+
+    /// `max_sts_ttl` in whole seconds (truncated, like Go's `int64(d.Seconds())`).
+    pub(crate) fn max_sts_ttl_secs(&self) -> i64 {
+        self.max_sts_ttl / NANOS_PER_SEC
+    }
+
+    /// Chooses the credential type for a request on `creds/` (`is_sts_path` false) or `sts/`,
+    /// with Vault's error texts (`path_user.go`).
+    ///
+    /// Only migrated JSON policies hold two types; the path decides between them, and legacy
+    /// roles may not switch paths because `iam_user` keys can outlive STS filters
+    /// (hashicorp/vault#4229). With no stored type this returns `""`, which
+    /// [`RoleEntry::credential_type_for`] answers with `unknown credential_type: ""` as Vault does.
+    pub(crate) fn select_credential_type(&self, is_sts_path: bool) -> Result<&str, String> {
+        let iam_user = CredentialType::IamUser.as_str();
+        let credential_type: &str = match self.credential_types.as_slice() {
+            [] => "",
+            [only] => only.as_str(),
+            types => {
+                let wanted = if is_sts_path {
+                    CredentialType::FederationToken.as_str()
+                } else {
+                    iam_user
+                };
+                if !types.iter().any(|t| t == wanted) {
+                    return Err(format!(
+                        "requested credential type {} not in allowed credential types {}",
+                        go_quote(wanted),
+                        go_string_slice_literal(types)
+                    ));
+                }
+                wanted
+            }
+        };
+        if self.prohibit_flexible_cred_path {
+            if credential_type == iam_user && is_sts_path {
+                return Err(format!(
+                    "attempted to retrieve {iam_user} credentials through the sts path; this is not allowed for legacy roles"
+                ));
+            }
+            if credential_type != iam_user && !is_sts_path {
+                return Err(format!(
+                    "attempted to retrieve {credential_type} credentials through the creds path; this is not allowed for legacy roles"
+                ));
+            }
+        }
+        Ok(credential_type)
+    }
+
+    /// [`RoleEntry::select_credential_type`] as a [`CredentialType`]; a stored name that is not
+    /// one gives Vault's `unknown credential_type: "<name>"`.
+    pub(crate) fn credential_type_for(&self, is_sts_path: bool) -> Result<CredentialType, String> {
+        let name = self.select_credential_type(is_sts_path)?;
+        CredentialType::parse(name)
+            .ok_or_else(|| format!("unknown credential_type: {}", go_quote(name)))
+    }
+
+    /// Every rule of Vault's `validate()`, in its order, as individual messages.
+    ///
+    /// Unlike Go, an invalid `permissions_boundary_arn` does not discard the messages
+    /// collected before it: Go overwrites its error list there, which hides the earlier
+    /// mistakes from the operator.
+    pub(crate) fn validation_errors(&self) -> Vec<String> {
+        let types: Vec<CredentialType> = self
+            .credential_types
+            .iter()
+            .filter_map(|t| CredentialType::parse(t))
+            .collect();
+        let any = |rule: fn(&TypeRules) -> bool| types.iter().any(|t| rule(&rules(*t)));
+        let sts_types = format!(
+            "{}, {}, and {} credential types",
+            CredentialType::AssumedRole,
+            CredentialType::FederationToken,
+            CredentialType::SessionToken
+        );
+        let mut errors = Vec::new();
+
+        if self.credential_types.is_empty() {
+            errors.push("did not supply credential_type".to_string());
+        }
+        for t in &self.credential_types {
+            if CredentialType::parse(t).is_none() {
+                errors.push(format!("unrecognized credential type: {t}"));
+            }
+        }
+        if self.default_sts_ttl != 0 && !any(|r| r.sts_ttls) {
+            errors.push(format!(
+                "default_sts_ttl parameter only valid for {sts_types}"
+            ));
+        }
+        if self.max_sts_ttl != 0 && !any(|r| r.sts_ttls) {
+            errors.push(format!("max_sts_ttl parameter only valid for {sts_types}"));
+        }
+        if self.max_sts_ttl > 0
+            && self.default_sts_ttl > 0
+            && self.default_sts_ttl > self.max_sts_ttl
+        {
+            errors.push(
+                r#""default_sts_ttl" value must be less than or equal to "max_sts_ttl" value"#
+                    .to_string(),
+            );
+        }
+        if !self.user_path.is_empty() {
+            if !any(|r| r.user_fields) {
+                errors.push(format!(
+                    "user_path parameter only valid for {} credential type",
+                    CredentialType::IamUser
+                ));
+            }
+            if !user_path_is_valid(&self.user_path) {
+                errors.push(format!(
+                    "the specified value for user_path is invalid. It must match {} regexp",
+                    go_quote(USER_PATH_REGEX)
+                ));
+            }
+        }
+        if !self.permissions_boundary_arn.is_empty() {
+            if !any(|r| r.user_fields) {
+                errors.push(format!(
+                    "cannot supply permissions_boundary_arn when credential_type isn't {}",
+                    CredentialType::IamUser
+                ));
+            }
+            if let Err(why) = validate_managed_policy_arn(&self.permissions_boundary_arn) {
+                errors.push(format!("invalid permissions_boundary_arn parameter: {why}"));
+            }
+        }
+        let has_policy = !self.policy_document.is_empty()
+            || self.policy_arns.as_ref().is_some_and(|p| !p.is_empty());
+        if has_policy && types.iter().any(|t| !rules(*t).policies) {
+            errors.push(format!(
+                "cannot supply a policy or role when using credential_type {}",
+                CredentialType::SessionToken
+            ));
+        }
+        let assume_only = |what: &str| {
+            format!(
+                "cannot supply {what} when credential_type isn't {}",
+                CredentialType::AssumedRole
+            )
+        };
+        if self.role_arns.as_ref().is_some_and(|r| !r.is_empty()) && !any(|r| r.assume_fields) {
+            errors.push(assume_only("role_arns"));
+        }
+        if self.session_tags.as_ref().is_some_and(|t| !t.is_empty()) && !any(|r| r.assume_fields) {
+            errors.push(assume_only("session_tags"));
+        }
+        if !self.external_id.is_empty() && !any(|r| r.assume_fields) {
+            errors.push(assume_only("external_id"));
+        }
+        errors
+    }
+}
+
+/// Which role fields a credential type gives meaning to (Vault's `validate()`).
+struct TypeRules {
+    /// `default_sts_ttl`, `max_sts_ttl`.
+    sts_ttls: bool,
+    /// `user_path`, `permissions_boundary_arn`: settings of a created IAM user.
+    user_fields: bool,
+    /// `role_arns`, `session_tags`, `external_id`: settings of `AssumeRole`.
+    assume_fields: bool,
+    /// `policy_arns`, `policy_document`.
+    policies: bool,
+}
+
+/// The rules of each type, decided in one match so a new type must decide them all.
+fn rules(t: CredentialType) -> TypeRules {
+    match t {
+        CredentialType::IamUser => TypeRules {
+            sts_ttls: false,
+            user_fields: true,
+            assume_fields: false,
+            policies: true,
+        },
+        CredentialType::AssumedRole => TypeRules {
+            sts_ttls: true,
+            user_fields: false,
+            assume_fields: true,
+            policies: true,
+        },
+        CredentialType::FederationToken => TypeRules {
+            sts_ttls: true,
+            user_fields: false,
+            assume_fields: false,
+            policies: true,
+        },
+        CredentialType::SessionToken => TypeRules {
+            sts_ttls: true,
+            user_fields: false,
+            assume_fields: false,
+            policies: false,
+        },
+    }
+}
+
+/// Compact a JSON policy document the way Go's json.Compact does (whitespace removal only, key
+/// order and escapes preserved); error => 400 `cannot parse policy document: "<raw>"`.
+///
+/// A hand-written scanner, because re-serialising through serde would reorder keys and
+/// rewrite escapes and numbers, and the stored text must match what Go stores. Iterative, so
+/// deep nesting cannot overflow the stack.
+#[allow(clippy::result_unit_err)] // signature fixed by the module contract; callers map it.
+pub(crate) fn compact_json(raw: &str) -> Result<String, ()> {
+    #[derive(Clone, Copy)]
+    enum Want {
+        /// A value; `true` when a `]` may close an empty array instead.
+        Value(bool),
+        /// An object key (after `{` or `,`).
+        Key,
+        /// `,`, a closing bracket, or the end of input.
+        AfterValue,
+    }
+
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut stack: Vec<u8> = Vec::new();
+    let mut i = 0usize;
+    let mut want = Want::Value(false);
+
+    let open = |stack: &mut Vec<u8>, bracket: u8| -> Result<(), ()> {
+        if stack.len() >= MAX_JSON_DEPTH {
+            return Err(());
+        }
+        stack.push(bracket);
+        Ok(())
+    };
+
+    loop {
+        i = skip_json_ws(bytes, i);
+        match want {
+            Want::Value(may_close) => {
+                let start = i;
+                match bytes.get(i) {
+                    Some(b']') if may_close => {
+                        stack.pop();
+                        out.push(']');
+                        i += 1;
+                        want = Want::AfterValue;
+                    }
+                    Some(b'{') => {
+                        open(&mut stack, b'{')?;
+                        out.push('{');
+                        i = skip_json_ws(bytes, i + 1);
+                        if bytes.get(i) == Some(&b'}') {
+                            stack.pop();
+                            out.push('}');
+                            i += 1;
+                            want = Want::AfterValue;
+                        } else {
+                            want = Want::Key;
+                        }
+                    }
+                    Some(b'[') => {
+                        open(&mut stack, b'[')?;
+                        out.push('[');
+                        i += 1;
+                        want = Want::Value(true);
+                    }
+                    Some(b'"') => {
+                        i = scan_json_string(bytes, i)?;
+                        out.push_str(&raw[start..i]);
+                        want = Want::AfterValue;
+                    }
+                    Some(b'-' | b'0'..=b'9') => {
+                        i = scan_json_number(bytes, i)?;
+                        out.push_str(&raw[start..i]);
+                        want = Want::AfterValue;
+                    }
+                    Some(_) => {
+                        let literal = ["true", "false", "null"]
+                            .into_iter()
+                            .find(|lit| bytes[i..].starts_with(lit.as_bytes()))
+                            .ok_or(())?;
+                        out.push_str(literal);
+                        i += literal.len();
+                        want = Want::AfterValue;
+                    }
+                    None => return Err(()),
+                }
+            }
+            Want::Key => {
+                if bytes.get(i) != Some(&b'"') {
+                    return Err(());
+                }
+                let start = i;
+                i = scan_json_string(bytes, i)?;
+                out.push_str(&raw[start..i]);
+                i = skip_json_ws(bytes, i);
+                if bytes.get(i) != Some(&b':') {
+                    return Err(());
+                }
+                out.push(':');
+                i += 1;
+                want = Want::Value(false);
+            }
+            Want::AfterValue => match (stack.last(), bytes.get(i)) {
+                (None, None) => return Ok(out),
+                (None, Some(_)) => return Err(()),
+                (Some(_), Some(b',')) => {
+                    out.push(',');
+                    i += 1;
+                    want = if stack.last() == Some(&b'{') {
+                        Want::Key
+                    } else {
+                        Want::Value(false)
+                    };
+                }
+                (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => {
+                    out.push(char::from(bytes[i]));
+                    stack.pop();
+                    i += 1;
+                }
+                _ => return Err(()),
+            },
+        }
+    }
+}
+
+/// JSON insignificant whitespace, exactly the four characters Go accepts.
+fn skip_json_ws(bytes: &[u8], mut i: usize) -> usize {
+    while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Validate a string starting at the opening quote; returns the index after the closing one.
+fn scan_json_string(bytes: &[u8], start: usize) -> Result<usize, ()> {
+    let mut i = start + 1;
+    loop {
+        match bytes.get(i).copied() {
+            None => return Err(()),
+            Some(b'"') => return Ok(i + 1),
+            Some(b'\\') => match bytes.get(i + 1).copied() {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let hex = bytes.get(i + 2..i + 6).ok_or(())?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return Err(());
+                    }
+                    i += 6;
+                }
+                _ => return Err(()),
+            },
+            Some(c) if c < 0x20 => return Err(()),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// Validate a number with JSON's grammar; returns the index after it.
+fn scan_json_number(bytes: &[u8], mut i: usize) -> Result<usize, ()> {
+    let digits = |mut i: usize| -> Result<usize, ()> {
+        let first = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == first {
+            Err(())
+        } else {
+            Ok(i)
+        }
+    };
+    if bytes.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    // A leading zero stands alone; "01" then fails as trailing garbage, as in Go.
+    i = if bytes.get(i) == Some(&b'0') {
+        i + 1
+    } else {
+        digits(i)?
+    };
+    if bytes.get(i) == Some(&b'.') {
+        i = digits(i + 1)?;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    Ok(i)
+}
+
+/// The parts of an ARN that validation looks at.
+struct ParsedArn<'a> {
+    service: &'a str,
+    resource: &'a str,
+}
+
+/// Split an ARN like aws-sdk-go's `arn.Parse`, with its error texts (they reach clients).
+fn parse_arn(arn: &str) -> Result<ParsedArn<'_>, &'static str> {
+    if !arn.starts_with("arn:") {
+        return Err("arn: invalid prefix");
+    }
+    let sections: Vec<&str> = arn.splitn(6, ':').collect();
+    match sections.as_slice() {
+        [_, _partition, service, _region, _account, resource] => {
+            Ok(ParsedArn { service, resource })
+        }
+        _ => Err("arn: not enough sections"),
+    }
+}
+
+/// A permissions boundary must be an IAM policy ARN; the reason text is Vault's.
+fn validate_managed_policy_arn(arn: &str) -> Result<(), String> {
+    let parsed = parse_arn(arn).map_err(str::to_string)?;
+    if parsed.service != "iam" {
+        return Err(format!(
+            "expected a service of iam but got {}",
+            parsed.service
+        ));
+    }
+    if !parsed.resource.starts_with("policy/") {
+        return Err(format!(
+            "expected a resource type of policy but got {}",
+            parsed.resource
+        ));
+    }
+    Ok(())
+}
+
+/// Same language as `USER_PATH_REGEX`: `/`, or `/…/` with 0-510 chars in 0x21-0x7F between.
+fn user_path_is_valid(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    let Some(inner) = path.strip_prefix('/').and_then(|p| p.strip_suffix('/')) else {
+        return false;
+    };
+    inner.len() <= 510 && inner.bytes().all(|b| (0x21..=0x7f).contains(&b))
+}
+
+/// Seconds from the request to stored nanoseconds; saturates instead of Go's silent wrap.
+fn secs_to_nanos(secs: i64) -> i64 {
+    secs.saturating_mul(NANOS_PER_SEC)
+}
+
+/// hashicorp/go-multierror's default rendering, which Vault quotes into its error text.
+fn multierror_text(errors: &[String]) -> String {
+    match errors {
+        [one] => format!("1 error occurred:\n\t* {one}\n\n"),
+        many => {
+            let points: Vec<String> = many.iter().map(|e| format!("* {e}")).collect();
+            format!(
+                "{} errors occurred:\n\t{}\n\n",
+                many.len(),
+                points.join("\n\t")
+            )
+        }
+    }
+}
+
+/// Go's `%#v` of a `[]string`, e.g. `[]string{"iam_user", "federation_token"}`.
+fn go_string_slice_literal(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
+}
+
+/// Go's `%q` quoting, shared with the framework's field errors.
+pub(crate) use crate::framework::fields::go_quote;
+
+/// Go-style JSON `null` handling for scalars: leave the zero value.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Mirrors Go's `omitempty` on a bool.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Go marshals a nil slice as `null` and an empty one as `[]`; `Option` keeps that apart.
+fn list_value(list: Option<&Vec<String>>) -> Value {
+    list.map_or(Value::Null, |items| {
+        Value::Array(items.iter().cloned().map(Value::String).collect())
+    })
+}
+
+/// Go marshals a nil map as `null` and an empty one as `{}`.
+fn map_value(map: Option<&BTreeMap<String, String>>) -> Value {
+    map.map_or(Value::Null, |m| {
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
+    })
+}
 
 impl From<RoleError> for Error {
     fn from(e: RoleError) -> Self {
@@ -25,9 +874,12 @@ impl From<RoleError> for Error {
 }
 
 /// Loads a role, migrating a legacy `policy/<name>` entry on first read.
-pub async fn load_role(storage: &Storage, name: &str) -> Result<Option<RoleEntry>, Error> {
+pub(crate) async fn load_role(
+    storage: &Storage,
+    name: &str,
+) -> Result<Option<RoleEntry>, RoleError> {
     let read = |e: crate::framework::storage::StorageError| {
-        Error::internal(format!("error retrieving role: {e}"))
+        RoleError::Internal(format!("error retrieving role: {e}"))
     };
     if let Some(role) = storage
         .get_json::<RoleEntry>(&format!("{ROLE_PREFIX}{name}"))
@@ -44,12 +896,78 @@ pub async fn load_role(storage: &Storage, name: &str) -> Result<Option<RoleEntry
         return Ok(None);
     };
     let migrated = migrate_legacy(&String::from_utf8_lossy(&raw));
+    let write = |e: crate::framework::storage::StorageError| RoleError::Internal(e.to_string());
     storage
         .put_json(&format!("{ROLE_PREFIX}{name}"), &migrated)
-        .await?;
-    storage.delete(&format!("{LEGACY_PREFIX}{name}")).await?;
+        .await
+        .map_err(write)?;
+    storage
+        .delete(&format!("{LEGACY_PREFIX}{name}"))
+        .await
+        .map_err(write)?;
     tracing::info!(role = %name, "migrated legacy policy entry to a role");
     Ok(Some(migrated))
+}
+
+/// Roles read from storage, by name, so `creds/` and `roles/` reads skip a storage round trip.
+/// Dropped on every write, delete and Invalidate of the role, and on Initialize.
+#[derive(Default)]
+pub(crate) struct RoleCache {
+    roles: RwLock<HashMap<String, Arc<RoleEntry>>>,
+    /// Bumped whenever a role may have changed; a read that raced with a change is not cached.
+    generation: AtomicU64,
+}
+
+impl RoleCache {
+    /// Role `name`, from the cache or from storage (then cached).
+    pub(crate) async fn get(
+        &self,
+        storage: &Storage,
+        name: &str,
+    ) -> Result<Option<Arc<RoleEntry>>, Error> {
+        if let Some(r) = self.roles.read().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(Some(r));
+        }
+        let gen = self.generation.load(Ordering::SeqCst);
+        let Some(loaded) = load_role(storage, name).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(loaded);
+        if let Ok(mut m) = self.roles.write() {
+            // Checked under the lock that forget also takes, so a change that happened while we
+            // read storage is never overwritten by what we read before it.
+            if self.generation.load(Ordering::SeqCst) == gen {
+                m.insert(name.to_string(), loaded.clone());
+            }
+        }
+        Ok(Some(loaded))
+    }
+
+    /// Forgets role `name` (written, deleted, or changed on another node).
+    pub(crate) fn forget(&self, name: &str) {
+        if let Ok(mut m) = self.roles.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            m.remove(name);
+        }
+    }
+
+    /// Forgets every role.
+    pub(crate) fn forget_all(&self) {
+        if let Ok(mut m) = self.roles.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            m.clear();
+        }
+    }
+
+    /// Forgets the role stored under `key`, when `key` is a role's storage key (Invalidate).
+    pub(crate) fn invalidate(&self, key: &str) {
+        if let Some(name) = key
+            .strip_prefix(ROLE_PREFIX)
+            .or_else(|| key.strip_prefix(LEGACY_PREFIX))
+        {
+            self.forget(name);
+        }
+    }
 }
 
 fn parse_input(ctx: &Ctx<AwsBackend>) -> RoleInput {
@@ -81,12 +999,12 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let input = parse_input(&ctx);
     let existing = load_role(&ctx.storage, &name).await?;
     let (entry, warnings) = apply_write(existing, input)?;
-    ctx.backend.forget_role(&name);
+    ctx.backend.roles.forget(&name);
     let stored = ctx
         .storage
         .put_json(&format!("{ROLE_PREFIX}{name}"), &entry)
         .await;
-    ctx.backend.forget_role(&name);
+    ctx.backend.roles.forget(&name);
     stored?;
     if warnings.is_empty() {
         return Ok(None);
@@ -101,14 +1019,15 @@ async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
     Ok(ctx
         .backend
-        .role(&ctx.storage, &name)
+        .roles
+        .get(&ctx.storage, &name)
         .await?
         .map(|r| Response::with_data(r.read_response())))
 }
 
 async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    ctx.backend.forget_role(&name);
+    ctx.backend.roles.forget(&name);
     let deleted = async {
         ctx.storage
             .delete(&format!("{LEGACY_PREFIX}{name}"))
@@ -116,7 +1035,7 @@ async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
         ctx.storage.delete(&format!("{ROLE_PREFIX}{name}")).await
     }
     .await;
-    ctx.backend.forget_role(&name);
+    ctx.backend.roles.forget(&name);
     deleted?;
     Ok(None)
 }
@@ -128,12 +1047,12 @@ async fn list(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 /// Role not found text, as Vault's `Role %q not found`.
-pub fn not_found(name: &str) -> Error {
+pub(crate) fn not_found(name: &str) -> Error {
     Error::bad(format!("Role {} not found", go_quote(name)))
 }
 
 /// LIST `roles`.
-pub fn list_path() -> Path<AwsBackend> {
+pub(crate) fn list_path() -> Path<AwsBackend> {
     Path::new("roles/?")
         .op(
             Operation::List,
@@ -147,7 +1066,7 @@ pub fn list_path() -> Path<AwsBackend> {
 }
 
 /// `roles/<name>`.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     let s = |n, d| Field::new(n, FieldType::String, d);
     let l = |n, d| Field::new(n, FieldType::CommaStringSlice, d);
     Path::new(format!("roles/{}", name_segment("name")))
@@ -184,3 +1103,6 @@ pub fn path() -> Path<AwsBackend> {
              that they're basic JSON. No validation is performed on arn references.",
         )
 }
+
+#[cfg(test)]
+mod tests;

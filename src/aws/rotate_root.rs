@@ -4,19 +4,17 @@
 //! new key, wait until AWS accepts it, store it, and only then delete the old
 //! one. A new key that never starts working is deleted again and the old one kept.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::framework::{handler, obj, Ctx, Error, HandlerResult, Operation, Path, Response};
 
+use super::aws_error::aws_error_text;
 use super::clients;
 use super::config_root::{RootConfig, KEY};
-use super::iam_user::{aws_error_text, create_access_key_once, list_access_key_ids, IamError};
+use super::iam_user::{
+    create_access_key_once, list_access_key_ids, wait_until_usable, IamError, NEW_KEY_DEADLINE,
+};
 use super::AwsBackend;
-
-/// How long a fresh key may take to become usable (IAM is eventually consistent).
-pub const NEW_KEY_DEADLINE: Duration = Duration::from_secs(30);
 
 async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let _guard = ctx.backend.rotation_lock.lock().await;
@@ -97,34 +95,6 @@ async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
     Ok(Some(resp))
 }
 
-/// Polls GetUser with the new key (as `user`, or as the caller when `None`)
-/// until IAM accepts it, backing off up to [`NEW_KEY_DEADLINE`]; IAM is
-/// eventually consistent, so a fresh key may be refused for a few seconds.
-pub async fn wait_until_usable(
-    iam: &aws_sdk_iam::Client,
-    user: Option<&str>,
-) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + NEW_KEY_DEADLINE;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match iam
-            .get_user()
-            .set_user_name(user.map(str::to_string))
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) => {
-                if tokio::time::Instant::now() + delay > deadline {
-                    return Err(aws_error_text(&e));
-                }
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(4));
-    }
-}
-
 async fn discard_new_key(iam: &aws_sdk_iam::Client, user: &str, id: &str) {
     if let Err(e) = iam
         .delete_access_key()
@@ -138,7 +108,7 @@ async fn discard_new_key(iam: &aws_sdk_iam::Client, user: &str, id: &str) {
 }
 
 /// The path entry.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     Path::new("config/rotate-root")
         .op(Operation::Update, "Rotate the root credentials: create a new key, verify it, store it, delete the old one.", handler(rotate))
         .help(

@@ -1,5 +1,6 @@
-//! The `access_keys` secret: renew and revoke of issued credentials, and the
-//! WAL rollback of half-created users.
+//! The `access_keys` secret: the lease every credential type is issued under, its internal
+//! data in the Go plugin's shape (so leases written by either plugin renew and revoke under the
+//! other), renew, and revoke.
 
 use std::time::{Duration, SystemTime};
 
@@ -11,19 +12,18 @@ use crate::framework::{
     handler, Ctx, Error, Field, HandlerResult, Response, SecretResponse, SecretType,
 };
 
-use super::iam_user::{delete_user, UserGone};
-use super::role::RoleEntry;
+use super::config_lease::LeaseConfig;
+use super::iam_user::{delete_user, IssuedUser, UserGone};
+use super::roles::RoleEntry;
 use super::AwsBackend;
 
 /// Secret type name (stored in every lease's internal data).
-pub const SECRET_TYPE: &str = "access_keys";
-/// WAL kind of a user being created.
-pub const WAL_KIND_USER: &str = "user";
+pub(crate) const SECRET_TYPE: &str = "access_keys";
 /// A lease younger than this whose user is missing may just be IAM lagging.
-pub const YOUNG_LEASE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const YOUNG_LEASE: Duration = Duration::from_secs(5 * 60);
 
 /// Internal data of an `iam_user` lease: what revoke needs, in the Go plugin's shape.
-pub fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, Value> {
+pub(crate) fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(SECRET_TYPE_KEY.into(), Value::from(SECRET_TYPE));
     m.insert("username".into(), Value::from(username));
@@ -36,13 +36,37 @@ pub fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, V
 }
 
 /// Internal data of an STS lease.
-pub fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> {
+pub(crate) fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(SECRET_TYPE_KEY.into(), Value::from(SECRET_TYPE));
     m.insert("username".into(), Value::from(name));
     m.insert("policy".into(), Value::from(policy));
     m.insert("is_sts".into(), Value::Bool(true));
     m
+}
+
+/// The reply to an `iam_user` issue: the new user's key under a renewable lease of
+/// `config/lease`'s length.
+pub(crate) fn iam_user_response(
+    user: IssuedUser,
+    role: &RoleEntry,
+    lease: LeaseConfig,
+) -> Response {
+    let mut data = Map::new();
+    data.insert("access_key".into(), Value::from(user.key.access_key_id));
+    data.insert("secret_key".into(), Value::from(user.key.secret_access_key));
+    data.insert("session_token".into(), Value::Null);
+    data.insert("security_token".into(), Value::Null);
+    Response {
+        data: Some(data),
+        secret: Some(SecretResponse {
+            internal_data: internal_data_iam_user(&user.username, role),
+            ttl: Duration::from_nanos(lease.lease.max(0) as u64),
+            max_ttl: Duration::from_nanos(lease.lease_max.max(0) as u64),
+            renewable: true,
+        }),
+        warnings: Vec::new(),
+    }
 }
 
 fn is_sts(internal: &Map<String, Value>) -> Result<bool, Error> {
@@ -128,31 +152,8 @@ async fn revoke_lease(ctx: &Ctx<AwsBackend>) -> HandlerResult {
     }
 }
 
-/// WAL rollback: delete a user whose issue did not complete.
-pub async fn rollback(ctx: Ctx<AwsBackend>, kind: String, data: Value) -> Result<(), Error> {
-    if kind == super::static_rotation::WAL_KIND_STATIC_KEY {
-        return super::static_rotation::rollback_static_key(&ctx.backend, &ctx.storage, &data)
-            .await;
-    }
-    if kind != WAL_KIND_USER {
-        return Err(Error::internal("unknown type to rollback"));
-    }
-    let username = data
-        .get("UserName")
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| Error::internal("WAL entry has no UserName"))?
-        .to_string();
-    let clients = ctx.backend.clients(&ctx.storage).await?;
-    delete_user(&clients.iam, &username)
-        .await
-        .map_err(|e| Error::internal(e.to_string()))?;
-    tracing::info!(username = %username, "rolled back half-created IAM user");
-    Ok(())
-}
-
 /// The secret type.
-pub fn secret_type() -> SecretType<AwsBackend> {
+pub(crate) fn secret_type() -> SecretType<AwsBackend> {
     SecretType {
         name: SECRET_TYPE,
         fields: vec![

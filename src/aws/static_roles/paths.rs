@@ -1,67 +1,23 @@
-//! `static-roles/<name>`, LIST `static-roles`, `static-creds/<name>` and
-//! `rotate-role/<name>`: existing IAM users whose keys the engine rotates.
+//! `static-roles/<name>`, LIST `static-roles`, `static-creds/<name>` and `rotate-role/<name>`:
+//! existing IAM users whose keys the engine rotates.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use crate::aws::iam_user::delete_access_key;
+use crate::aws::AwsBackend;
 use crate::framework::fields::FieldType;
 use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
 
-use super::static_rotation::{
-    check_user, iam_for, parse_rfc3339, rotate, StaticCreds, FIRST_RETRY,
+use super::model::{
+    load_creds, load_role, parse_rfc3339, rfc3339, StaticCreds, StaticRole, CREDS_PREFIX,
+    MIN_PERIOD_SECS, ROLE_PREFIX,
 };
-use super::AwsBackend;
-
-/// Storage prefix of static roles.
-pub const ROLE_PREFIX: &str = "static-roles/";
-/// Storage prefix of their credentials (seal-wrapped).
-pub const CREDS_PREFIX: &str = "static-creds/";
-/// Shortest rotation period.
-pub const MIN_PERIOD_SECS: i64 = 60;
-
-/// Stored static role (Go plugin's keys; Vault's cross-account keys; our `single_key`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct StaticRole {
-    pub name: String,
-    pub id: String,
-    pub username: String,
-    /// Nanoseconds, as Go's time.Duration.
-    pub rotation_period: i64,
-    pub assume_role_arn: String,
-    pub assume_role_session_name: String,
-    pub external_id: String,
-    /// Delete the previous key as soon as the new one works (one key at a time).
-    pub single_key: bool,
-}
-
-impl StaticRole {
-    /// Rotation period.
-    pub fn period(&self) -> Duration {
-        Duration::from_nanos(self.rotation_period.max(0) as u64)
-    }
-
-    fn read_data(&self) -> Map<String, Value> {
-        let v = json!({
-            "name": self.name,
-            "id": self.id,
-            "username": self.username,
-            "rotation_period": self.rotation_period / 1_000_000_000,
-            "assume_role_arn": self.assume_role_arn,
-            "assume_role_session_name": self.assume_role_session_name,
-            "external_id": self.external_id,
-            "single_key": self.single_key,
-        });
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-}
+use super::rotation::{check_user, iam_for, rotate, UserCheckError};
+use super::schedule::FIRST_RETRY;
 
 /// A write, parsed and checked for input errors.
 struct StaticInput {
@@ -131,19 +87,12 @@ fn parse_input(ctx: &Ctx<AwsBackend>, existing: Option<&StaticRole>) -> Result<S
     Ok(input)
 }
 
-async fn load(ctx: &Ctx<AwsBackend>, name: &str) -> Result<Option<StaticRole>, Error> {
-    Ok(ctx
-        .storage
-        .get_json(&format!("{ROLE_PREFIX}{name}"))
-        .await?)
-}
-
 async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
     if name.is_empty() {
         return Err(Error::bad("empty role name attribute given"));
     }
-    let existing = load(&ctx, &name).await?;
+    let existing = load_role(&ctx.storage, &name).await?;
     let input = parse_input(&ctx, existing.as_ref())?;
     let mut role = existing.clone().unwrap_or_else(|| StaticRole {
         name: name.clone(),
@@ -172,21 +121,17 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     role.id = check_user(&iam, &role.username, &role.id)
         .await
         .map_err(|e| match e {
-            Error::BadRequest(m) if m.starts_with("iam user didn't exist") => Error::bad(format!(
-                "unable to validate username \"{}\": {}",
-                role.username,
-                m.trim_start_matches("iam user didn't exist, or username/userid didn't match: ")
+            UserCheckError::NotFound(aws) => Error::bad(format!(
+                "unable to validate username \"{}\": {aws}",
+                role.username
             )),
-            other => other,
+            other => other.into(),
         })?;
     ctx.storage
         .put_json(&format!("{ROLE_PREFIX}{name}"), &role)
         .await?;
 
-    let creds: Option<StaticCreds> = ctx
-        .storage
-        .get_json(&format!("{CREDS_PREFIX}{name}"))
-        .await?;
+    let creds = load_creds(&ctx.storage, &name).await?;
     let period_changed = existing
         .as_ref()
         .is_some_and(|e| e.rotation_period != role.rotation_period);
@@ -206,7 +151,7 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
         Some(mut c) if period_changed => {
             // A new period resets the next rotation to now + period, persisted.
             let next = SystemTime::now() + role.period();
-            c.expiration = super::static_rotation::rfc3339(next);
+            c.expiration = rfc3339(next);
             ctx.storage
                 .put_json(&format!("{CREDS_PREFIX}{name}"), &c)
                 .await?;
@@ -219,20 +164,17 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
 
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    Ok(load(&ctx, &name)
+    Ok(load_role(&ctx.storage, &name)
         .await?
         .map(|r| Response::with_data(r.read_data())))
 }
 
 async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    let Some(role) = load(&ctx, &name).await? else {
+    let Some(role) = load_role(&ctx.storage, &name).await? else {
         return Ok(None);
     };
-    let creds: Option<StaticCreds> = ctx
-        .storage
-        .get_json(&format!("{CREDS_PREFIX}{name}"))
-        .await?;
+    let creds = load_creds(&ctx.storage, &name).await?;
     if let Some(c) = creds {
         // Delete the engine's keys in AWS first: if that fails, the record stays
         // so a retry can finish the job and no key is forgotten.
@@ -241,20 +183,11 @@ async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
             .into_iter()
             .filter(|k| !k.is_empty())
         {
-            if let Err(e) = iam
-                .delete_access_key()
-                .user_name(&role.username)
-                .access_key_id(key.as_str())
-                .send()
-                .await
-            {
-                let f = super::iam_user::AwsFailure::from_sdk(&e);
-                if f.code.as_deref() != Some("NoSuchEntity") {
-                    return Err(Error::internal(format!(
-                        "failed to clean credentials while deleting role \"{name}\": couldn't delete from IAM: {}",
-                        f.text
-                    )));
-                }
+            if let Err(f) = delete_access_key(&iam, &role.username, key).await {
+                return Err(Error::internal(format!(
+                    "failed to clean credentials while deleting role \"{name}\": couldn't delete from IAM: {}",
+                    f.text
+                )));
             }
         }
         ctx.storage.delete(&format!("{CREDS_PREFIX}{name}")).await?;
@@ -280,16 +213,13 @@ fn creds_data(c: &StaticCreds) -> Map<String, Value> {
 
 async fn read_creds(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    let creds: Option<StaticCreds> = ctx
-        .storage
-        .get_json(&format!("{CREDS_PREFIX}{name}"))
-        .await?;
+    let creds = load_creds(&ctx.storage, &name).await?;
     Ok(creds.map(|c| Response::with_data(creds_data(&c))))
 }
 
 async fn rotate_now(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let name = ctx.fields.string("name");
-    let role = load(&ctx, &name)
+    let role = load_role(&ctx.storage, &name)
         .await?
         .ok_or_else(|| Error::bad(format!("static role \"{name}\" not found")))?;
     let c = rotate(&ctx.backend, &ctx.storage, &role).await?;
@@ -304,7 +234,7 @@ fn name_field() -> Field {
 }
 
 /// `static-roles/<name>`.
-pub fn path() -> Path<AwsBackend> {
+pub(crate) fn path() -> Path<AwsBackend> {
     Path::new(format!("static-roles/{}", name_segment("name")))
         .field(name_field())
         .field(Field::new("username", FieldType::String, "The IAM user to adopt as a static role."))
@@ -326,14 +256,14 @@ pub fn path() -> Path<AwsBackend> {
 }
 
 /// LIST `static-roles`.
-pub fn list_path() -> Path<AwsBackend> {
+pub(crate) fn list_path() -> Path<AwsBackend> {
     Path::new("static-roles/?")
         .op(Operation::List, "List static roles.", handler(list))
         .help("List static roles.", "Lists the names of all static roles.")
 }
 
 /// `static-creds/<name>`.
-pub fn creds_path() -> Path<AwsBackend> {
+pub(crate) fn creds_path() -> Path<AwsBackend> {
     Path::new(format!("static-creds/{}", name_segment("name")))
         .field(name_field())
         .op(Operation::Read, "Read the current credentials of a static role.", handler(read_creds))
@@ -344,7 +274,7 @@ pub fn creds_path() -> Path<AwsBackend> {
 }
 
 /// `rotate-role/<name>`.
-pub fn rotate_path() -> Path<AwsBackend> {
+pub(crate) fn rotate_path() -> Path<AwsBackend> {
     Path::new(format!("rotate-role/{}", name_segment("name")))
         .field(name_field())
         .op(Operation::Update, "Rotate a static role's access key now.", handler(rotate_now))

@@ -1,0 +1,139 @@
+//! The `iam_user` credential type: one new IAM user with one access key per lease.
+//!
+//! This folder owns the user's whole life: issue under a write-ahead entry, the undo of a
+//! half-made user, the WAL rollback, and the complete teardown on revoke. Issue is guarded by a
+//! WAL entry written before the user exists and removed only once the lease owns the user, so a
+//! failure at any step (an AWS error, a crash, a restart) ends with the user deleted: at once
+//! when we can, else by the rollback.
+
+mod create;
+mod error;
+mod keys;
+mod retry;
+mod teardown;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::framework::storage::Storage;
+use crate::framework::{wal, Error};
+
+use super::metrics::Metrics;
+
+use create::{create_user_with_key, NewUser};
+pub(crate) use error::IamError;
+pub(crate) use keys::{
+    create_access_key_once, delete_access_key, list_access_key_ids, wait_until_usable,
+    AccessKeyPair, NEW_KEY_DEADLINE,
+};
+pub(crate) use teardown::{delete_user, UserGone};
+
+/// WAL kind of a user being created (the Go plugin's name, so its entries roll back here).
+pub(crate) const WAL_KIND_USER: &str = "user";
+
+/// What the role asks of a new user.
+pub(crate) struct UserSpec<'a> {
+    /// The Vault role's name: the inline policy's name, as in Vault.
+    pub(crate) role_name: &'a str,
+    /// IAM path for the user; `""` means `/`.
+    pub(crate) path: &'a str,
+    pub(crate) permissions_boundary_arn: &'a str,
+    pub(crate) policy_arns: &'a [String],
+    /// JSON policy document; `""` means none.
+    pub(crate) policy_document: &'a str,
+    pub(crate) groups: &'a [String],
+    pub(crate) tags: &'a BTreeMap<String, String>,
+}
+
+/// A user created for a lease, now owned by the caller's lease.
+#[derive(Debug)]
+pub(crate) struct IssuedUser {
+    pub(crate) username: String,
+    pub(crate) key: AccessKeyPair,
+}
+
+/// Creates user `username` as `spec` asks, under a WAL entry, and returns it with its key.
+///
+/// On failure the half-made user is deleted now when AWS confirms it, and otherwise left to the
+/// rollback of the WAL entry; either way no user outlives the request unowned.
+pub(crate) async fn issue(
+    storage: &Storage,
+    iam: &aws_sdk_iam::Client,
+    metrics: &Metrics,
+    username: String,
+    spec: &UserSpec<'_>,
+) -> Result<IssuedUser, Error> {
+    let wal_id = wal::put(storage, WAL_KIND_USER, json!({ "UserName": username }))
+        .await
+        .map_err(|e| Error::internal(format!("error writing WAL entry: {e}")))?;
+    let new_user = NewUser {
+        username: &username,
+        path: spec.path,
+        permissions_boundary_arn: spec.permissions_boundary_arn,
+        policy_arns: spec.policy_arns,
+        inline_policy: (!spec.policy_document.is_empty())
+            .then_some((spec.role_name, spec.policy_document)),
+        groups: spec.groups,
+        tags: spec.tags,
+    };
+    let key = match create_user_with_key(iam, &new_user, Some(metrics)).await {
+        Ok(k) => k,
+        Err(e) => {
+            undo_half_created_user(storage, iam, &wal_id, &username, &e).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = wal::delete(storage, &wal_id).await {
+        // The user stays covered by the WAL entry and will be rolled back, so the key must not
+        // be handed out.
+        return Err(Error::internal(format!("failed to commit WAL entry: {e}")));
+    }
+    Ok(IssuedUser { username, key })
+}
+
+/// After a failed issue: when AWS definitively refused CreateUser there is nothing in AWS, so
+/// the WAL entry goes. Otherwise the user may exist: delete it now and drop the entry only if
+/// AWS confirms the deletion (a "no such user" seconds after CreateUser may be IAM lagging, so
+/// the entry stays for rollback).
+async fn undo_half_created_user(
+    storage: &Storage,
+    iam: &aws_sdk_iam::Client,
+    wal_id: &str,
+    username: &str,
+    cause: &IamError,
+) {
+    // A CreateUser refused with EntityAlreadyExists is definitive: the user is someone else's
+    // (create_user_with_key adopts the one a lost attempt made).
+    let user_may_exist = cause.call() != "CreateUser" || !cause.is_definitive();
+    if user_may_exist {
+        match delete_user(iam, username).await {
+            Ok(UserGone::Deleted) => {}
+            Ok(UserGone::AlreadyAbsent) => {
+                tracing::warn!(username = %username, "half-created user not visible yet; rollback will delete it");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(username = %username, error = %e, "could not delete half-created user; rollback will retry");
+                return;
+            }
+        }
+    }
+    if let Err(e) = wal::delete(storage, wal_id).await {
+        tracing::warn!(wal_id = %wal_id, error = %e, "could not delete WAL entry after cleanup; rollback will finish it");
+    }
+}
+
+/// WAL rollback of [`WAL_KIND_USER`]: delete a user whose issue did not complete.
+pub(crate) async fn rollback(iam: &aws_sdk_iam::Client, data: &Value) -> Result<(), Error> {
+    let username = data
+        .get("UserName")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::internal("WAL entry has no UserName"))?;
+    delete_user(iam, username)
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?;
+    tracing::info!(username = %username, "rolled back half-created IAM user");
+    Ok(())
+}
