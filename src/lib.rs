@@ -7,6 +7,8 @@
 //!
 //! with [`proto`] holding the generated wire types.
 
+#![warn(unreachable_pub)]
+
 pub mod aws;
 pub mod framework;
 pub mod plugin;

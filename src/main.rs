@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use vault_plugin_secrets_aws::aws;
-use vault_plugin_secrets_aws::framework::backend::BackendService;
+use vault_plugin_secrets_aws::framework::BackendService;
 use vault_plugin_secrets_aws::plugin::{handshake, log, serve};
 
 fn say(msg: &str) {

@@ -44,12 +44,12 @@ use time::OffsetDateTime;
 /// `defaultUserNameTemplate` so generated names keep their shape: `STS` gives
 /// `vault-<unix>-<random>` cut to 32 bytes, anything else `vault-<display>-<role>-<unix>-<random>`
 /// with `<display>-<role>` cut to 42 and the whole cut to 64.
-pub const DEFAULT_USERNAME_TEMPLATE: &str = r#"{{ if (eq .Type "STS") }}{{ printf "vault-%s-%s"  (unix_time) (random 20) | truncate 32 }}{{ else }}{{ printf "vault-%s-%s-%s" (printf "%s-%s" (.DisplayName) (.PolicyName) | truncate 42) (unix_time) (random 20) | truncate 64 }}{{ end }}"#;
+pub(crate) const DEFAULT_USERNAME_TEMPLATE: &str = r#"{{ if (eq .Type "STS") }}{{ printf "vault-%s-%s"  (unix_time) (random 20) | truncate 32 }}{{ else }}{{ printf "vault-%s-%s-%s" (printf "%s-%s" (.DisplayName) (.PolicyName) | truncate 42) (unix_time) (random 20) | truncate 64 }}{{ end }}"#;
 
 /// Which AWS name is being generated; decides `.Type` and the length limit, because AWS caps IAM
 /// user and role session names at 64 characters and federation token names at 32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum NameKind {
+pub(crate) enum NameKind {
     /// IAM user names (`iam_user`) and generated role session names (`assumed_role`):
     /// `.Type` is `IAM`, at most 64 bytes.
     Iam,
@@ -59,7 +59,7 @@ pub enum NameKind {
 
 impl NameKind {
     /// The value of `.Type` in the template, as the Go engine sets it.
-    pub fn type_name(self) -> &'static str {
+    pub(crate) fn type_name(self) -> &'static str {
         match self {
             NameKind::Iam => "IAM",
             NameKind::Sts => "STS",
@@ -67,7 +67,7 @@ impl NameKind {
     }
 
     /// The longest name AWS accepts for this kind, checked after rendering as Go does.
-    pub fn max_len(self) -> usize {
+    pub(crate) fn max_len(self) -> usize {
         match self {
             NameKind::Iam => 64,
             NameKind::Sts => 32,
@@ -79,7 +79,7 @@ impl NameKind {
 ///
 /// Fields are used as given; [`generate_username`] is what normalises them first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TemplateData {
+pub(crate) struct TemplateData {
     /// Becomes `.Type` (`IAM` or `STS`).
     pub kind: NameKind,
     /// `.DisplayName`: the requesting token's display name.
@@ -91,7 +91,7 @@ pub struct TemplateData {
 /// A template that could not be parsed or executed, worded as the SDK's `StringTemplate`
 /// (which wraps Go's `text/template` errors) so operators see the messages they know.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// The template text is empty (the SDK refuses it before parsing).
     #[error("missing template")]
     Missing,
@@ -124,7 +124,7 @@ pub enum TemplateError {
 
 /// Why a name could not be generated, with the Go engine's exact texts (each is a 500).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum UsernameError {
+pub(crate) enum UsernameError {
     /// The configured template does not parse.
     #[error("unable to initialize username template: {0}")]
     Initialize(TemplateError),
@@ -147,7 +147,7 @@ pub enum UsernameError {
 
 /// A parsed template, ready to render many times.
 #[derive(Clone, Debug)]
-pub struct UsernameTemplate {
+pub(crate) struct UsernameTemplate {
     src: String,
     root: Vec<Node>,
 }
@@ -156,7 +156,7 @@ impl UsernameTemplate {
     /// Parses Go template text. Errors are those the Go SDK gives at `NewTemplate` (an empty
     /// text, syntax errors, unknown functions, undefined variables), so a broken template is
     /// reported when credentials are requested, as in Go.
-    pub fn parse(src: &str) -> Result<Self, TemplateError> {
+    pub(crate) fn parse(src: &str) -> Result<Self, TemplateError> {
         if src.is_empty() {
             return Err(TemplateError::Missing);
         }
@@ -180,7 +180,7 @@ impl UsernameTemplate {
 
     /// Renders the template for `data`, reading the clock and the OS random source as the
     /// Go functions do (`unix_time`, `random`, `uuid`…).
-    pub fn render(&self, data: &TemplateData) -> Result<String, TemplateError> {
+    pub(crate) fn render(&self, data: &TemplateData) -> Result<String, TemplateError> {
         self.render_with(data, &mut SystemEffects)
     }
 
@@ -229,7 +229,7 @@ impl UsernameTemplate {
 /// Replaces every character outside `[a-zA-Z0-9+=,.@_-]` with `_`, as the Go engine does to
 /// display names, role names and caller-supplied role session names, so they are valid in IAM
 /// and STS names.
-pub fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '+' | '=' | ',' | '.' | '@' | '_' | '-') {
@@ -245,7 +245,7 @@ pub fn normalize(s: &str) -> String {
 /// [`DEFAULT_USERNAME_TEMPLATE`] (what the engine substitutes for an unset `username_template`);
 /// for [`NameKind::Iam`] the display and role names are [`normalize`]d, for [`NameKind::Sts`]
 /// both are empty; the result may not exceed [`NameKind::max_len`] bytes.
-pub fn generate_username(
+pub(crate) fn generate_username(
     template: &str,
     kind: NameKind,
     display_name: &str,

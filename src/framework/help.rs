@@ -6,7 +6,7 @@ use super::path::Path;
 use super::request::Operation;
 
 /// `bao path-help <mount>/<path>` text for one path.
-pub fn path_help<B>(path: &Path<B>, request_path: &str) -> String {
+pub(crate) fn path_help<B>(path: &Path<B>, request_path: &str) -> String {
     let mut out = format!(
         "Request:        {request_path}\nMatching Route: ^{}$\n\n{}\n",
         path.pattern,
@@ -30,7 +30,7 @@ pub fn path_help<B>(path: &Path<B>, request_path: &str) -> String {
 }
 
 /// Root help: the engine's description and its paths.
-pub fn root_help<B>(backend_help: &str, paths: &[Path<B>]) -> String {
+pub(crate) fn root_help<B>(backend_help: &str, paths: &[Path<B>]) -> String {
     let mut out = format!("## DESCRIPTION\n\n{}\n\n## PATHS\n\nThe following paths are supported by this backend. To view help for\nany of the paths below, use the help command with any route matching\nthe path pattern. Note that depending on the policy of your auth token,\nyou may or may not be able to access certain paths.\n", backend_help.trim());
     for p in paths {
         out.push_str(&format!(
@@ -44,7 +44,7 @@ pub fn root_help<B>(backend_help: &str, paths: &[Path<B>]) -> String {
 
 /// Expands a path regex into OpenAPI path templates: named captures become
 /// `{name}`, `(a|b)` alternations become one path each, optional `/?` is dropped.
-pub fn openapi_paths(pattern: &str) -> Vec<String> {
+pub(crate) fn openapi_paths(pattern: &str) -> Vec<String> {
     let mut variants = vec![String::new()];
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
@@ -131,7 +131,7 @@ fn schema_of(ty: super::fields::FieldType, description: &str, default: Option<&V
 }
 
 /// The OpenAPI 3 document for all paths (what `sys/internal/specs/openapi` aggregates).
-pub fn openapi<B>(paths: &[Path<B>], version: &str, description: &str) -> Value {
+pub(crate) fn openapi<B>(paths: &[Path<B>], version: &str, description: &str) -> Value {
     let mut out = Map::new();
     for p in paths {
         let captured: Vec<String> = regex_capture_names(&p.pattern);

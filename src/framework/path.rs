@@ -240,12 +240,24 @@ impl FieldData {
 
     /// Whether the request supplied `name`.
     pub fn is_present(&self, name: &str) -> bool {
+        self.declared(name);
         self.present.contains(name)
     }
 
     /// The value (supplied, default or zero).
     pub fn get(&self, name: &str) -> Option<&FieldValue> {
+        self.declared(name);
         self.values.get(name)
+    }
+
+    /// Asking for a field the path does not declare is a bug (a typo reads as "absent" and the
+    /// input is silently ignored). Debug builds stop there, as the SDK's `FieldData.Get` panics;
+    /// release builds answer as for an absent field.
+    fn declared(&self, name: &str) {
+        debug_assert!(
+            self.values.contains_key(name),
+            "field {name:?} is not declared by this path"
+        );
     }
 
     /// The value only if supplied.
@@ -370,6 +382,16 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not declared by this path")]
+    fn asking_for_an_undeclared_field_is_a_bug_in_debug_builds() {
+        let schema = vec![Field::new("name", FieldType::String, "n")];
+        let (fd, _) = FieldData::parse(&schema, &Map::new()).expect("valid");
+        assert_eq!(fd.string("name"), "");
+        let _ = fd.string("nmae");
     }
 
     #[test]

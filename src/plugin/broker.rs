@@ -24,7 +24,7 @@ use super::shutdown::Shutdown;
 use super::tls::MtlsConfig;
 
 /// How long `dial` waits for the server's announcement.
-pub const CONN_INFO_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONN_INFO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Failures reaching a brokered service.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,10 @@ fn connect(info: ConnInfo, tls: Option<MtlsConfig>) -> Result<Channel, BrokerErr
 
 type BoxIo = Box<dyn IoStream>;
 /// Any byte stream we can run HTTP/2 over.
-pub trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub(crate) trait IoStream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> IoStream for T {}
 
 async fn dial_stream(info: &ConnInfo, tls: Option<MtlsConfig>) -> std::io::Result<TokioIo<BoxIo>> {
@@ -127,7 +130,7 @@ async fn dial_stream(info: &ConnInfo, tls: Option<MtlsConfig>) -> std::io::Resul
 }
 
 /// The gRPC side of the broker, served to the server.
-pub struct BrokerService(pub Arc<Broker>);
+pub(crate) struct BrokerService(pub Arc<Broker>);
 
 type ConnInfoStream = Pin<Box<dyn Stream<Item = Result<ConnInfo, Status>> + Send>>;
 

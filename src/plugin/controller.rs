@@ -22,10 +22,10 @@ use crate::proto::pluginutil::multiplexing::{
 use super::shutdown::Shutdown;
 
 /// go-plugin's health service name.
-pub const HEALTH_SERVICE: &str = "plugin";
+pub(crate) const HEALTH_SERVICE: &str = "plugin";
 
 /// `plugin.GRPCController`: the server's way to stop us.
-pub struct Controller(pub Shutdown);
+pub(crate) struct Controller(pub Shutdown);
 
 #[tonic::async_trait]
 impl GrpcController for Controller {
@@ -45,7 +45,7 @@ type StdioStream = Pin<Box<dyn Stream<Item = Result<StdioData, Status>> + Send>>
 
 /// `plugin.GRPCStdio`: we never write to stdout/stderr through it; the stream
 /// stays open (and silent) until shutdown.
-pub struct Stdio(pub Shutdown);
+pub(crate) struct Stdio(pub Shutdown);
 
 #[tonic::async_trait]
 impl GrpcStdio for Stdio {
@@ -64,7 +64,7 @@ impl GrpcStdio for Stdio {
 }
 
 /// `grpc.health.v1.Health`: SERVING for go-plugin's service name.
-pub struct HealthService;
+pub(crate) struct HealthService;
 
 type HealthStream = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
 
@@ -109,7 +109,7 @@ use futures::StreamExt;
 
 /// `pluginutil.multiplexing.PluginMultiplexing`: all per-mount state is keyed by
 /// `multiplex_id`, so one process serves every mount.
-pub struct Multiplexing;
+pub(crate) struct Multiplexing;
 
 #[tonic::async_trait]
 impl PluginMultiplexing for Multiplexing {
@@ -124,7 +124,7 @@ impl PluginMultiplexing for Multiplexing {
 }
 
 /// `logical.PluginVersion`: the semver the catalog records at registration.
-pub struct Version(pub String);
+pub(crate) struct Version(pub String);
 
 #[tonic::async_trait]
 impl PluginVersion for Version {

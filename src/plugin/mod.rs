@@ -1,11 +1,14 @@
 //! TRANSPORT: how a Vault-family server launches, trusts and reaches the plugin
 //! (hashicorp/go-plugin over gRPC with AutoMTLS). Knows nothing about AWS or
 //! about the engine's paths.
+//!
+//! `main.rs` uses [`handshake`], [`log`] and [`serve`]; the protocol tests use [`tls`] to
+//! play the server's side of mutual TLS. The rest is internal.
 
-pub mod broker;
-pub mod controller;
+mod broker;
+mod controller;
 pub mod handshake;
 pub mod log;
 pub mod serve;
-pub mod shutdown;
+mod shutdown;
 pub mod tls;
