@@ -9,5 +9,7 @@
 
 pub mod aws;
 pub mod framework;
+mod gocompat;
+mod gotemplate;
 pub mod plugin;
 pub mod proto;

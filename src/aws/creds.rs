@@ -12,11 +12,11 @@ use crate::framework::{
     handler, name_segment, wal, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
     SecretResponse,
 };
+use crate::gocompat::quote::go_quote;
 
 use super::iam_user::{create_user_with_key, delete_user, IamError, NewUser, UserGone};
 use super::role::{
-    go_quote, RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN, CRED_IAM_USER,
-    CRED_SESSION_TOKEN,
+    RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN, CRED_IAM_USER, CRED_SESSION_TOKEN,
 };
 use super::roles::not_found;
 use super::secret::{internal_data_iam_user, WAL_KIND_USER};

@@ -6,8 +6,9 @@ use crate::framework::storage::Storage;
 use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
+use crate::gocompat::quote::go_quote;
 
-use super::role::{apply_write, go_quote, migrate_legacy, RoleEntry, RoleError, RoleInput};
+use super::role::{apply_write, migrate_legacy, RoleEntry, RoleError, RoleInput};
 use super::AwsBackend;
 
 /// Storage prefix of roles.

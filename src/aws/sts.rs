@@ -13,11 +13,12 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{json, Map, Value};
 
 use crate::framework::{Ctx, Error, HandlerResult, Response, SecretResponse};
+use crate::gocompat::quote::go_quote;
 
 use super::clients::Clients;
 use super::config_root::RootConfig;
 use super::iam_user::AwsFailure;
-use super::role::{go_quote, RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN};
+use super::role::{RoleEntry, CRED_ASSUMED_ROLE, CRED_FEDERATION_TOKEN};
 use super::secret::internal_data_sts;
 use super::username::{generate_username, normalize, NameKind};
 use super::AwsBackend;
