@@ -172,20 +172,7 @@ impl UsernameMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gotemplate::Pinned;
-    use time::OffsetDateTime;
-
-    fn is_digits(s: &str, n: usize) -> bool {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
-    }
-
-    fn is_base62(s: &str, n: usize) -> bool {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric())
-    }
-
-    fn unix_now() -> i64 {
-        OffsetDateTime::now_utc().unix_timestamp()
-    }
+    use crate::gotemplate::{is_base62, is_digits, unix_now, Pinned};
 
     #[test]
     fn default_template_iam_shape() {

@@ -46,21 +46,13 @@ mod tests {
     fn hex_like_encoding_hex() {
         assert_eq!(encode(b"hi\xff"), "6869ff");
         assert_eq!(decode(b"6869FF"), Ok(b"hi\xff".to_vec()));
-        assert_eq!(
-            decode(b"6g"),
-            Err("encoding/hex: invalid byte: U+0067 'g'".into())
-        );
-        assert_eq!(
-            decode(b"686"),
-            Err("encoding/hex: odd length hex string".into())
-        );
-        assert_eq!(
-            decode(b"68z"),
-            Err("encoding/hex: invalid byte: U+007A 'z'".into())
-        );
-        assert_eq!(
-            decode(b"\xc3"),
-            Err("encoding/hex: invalid byte: U+00C3 'Ã'".into())
-        );
+        for (bad, why) in [
+            (&b"6g"[..], "invalid byte: U+0067 'g'"),
+            (b"686", "odd length hex string"),
+            (b"68z", "invalid byte: U+007A 'z'"),
+            (b"\xc3", "invalid byte: U+00C3 'Ã'"),
+        ] {
+            assert_eq!(decode(bad), Err(format!("encoding/hex: {why}")));
+        }
     }
 }

@@ -357,15 +357,8 @@ pub(crate) fn format_float(v: f64, fmt: char, prec: i64) -> String {
             format!("{sign}{a:.p$}")
         }
         'b' => {
-            let bits = a.to_bits();
-            let mut exp = ((bits >> 52) & 0x7ff) as i64;
-            let mut mant = bits & ((1 << 52) - 1);
-            if exp == 0 {
-                exp += 1;
-            } else {
-                mant |= 1 << 52;
-            }
-            exp += -1023 - 52;
+            let (mant, exp) = float_parts(a);
+            let exp = exp - 52;
             let esign = if exp >= 0 { "+" } else { "" };
             format!("{sign}{mant}p{esign}{exp}")
         }
@@ -497,19 +490,24 @@ fn fmt_f(digits: &[u8], dp: i64, prec: usize) -> String {
     s
 }
 
+/// The mantissa (with the implicit leading bit) and unbiased exponent of `a`, as Go's
+/// `fmtB`/`fmtX` take them apart: `a = mant * 2^(exp - 52)`.
+fn float_parts(a: f64) -> (u64, i64) {
+    let bits = a.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let mant = bits & ((1 << 52) - 1);
+    if exp == 0 {
+        (mant, 1 - 1023)
+    } else {
+        (mant | 1 << 52, exp - 1023)
+    }
+}
+
 /// Go's `fmtX`: `%x`/`%X` of a float, `-0x1.8p+01`.
 fn format_float_hex(a: f64, sign: &str, fmt: char, prec: i64) -> String {
     const LOWER: &[u8; 16] = b"0123456789abcdef";
     const UPPER: &[u8; 16] = b"0123456789ABCDEF";
-    let bits = a.to_bits();
-    let mut exp = ((bits >> 52) & 0x7ff) as i64;
-    let mut mant = bits & ((1 << 52) - 1);
-    if exp == 0 {
-        exp += 1;
-    } else {
-        mant |= 1 << 52;
-    }
-    exp -= 1023;
+    let (mut mant, mut exp) = float_parts(a);
     if mant == 0 {
         exp = 0;
     }

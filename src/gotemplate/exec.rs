@@ -187,10 +187,14 @@ impl<'t> Exec<'t, '_> {
         };
         match first {
             Arg::Field { idents, .. } => {
-                return self.eval_field_node(dot, first, idents, extra, final_value)
+                self.at(At::Arg(first));
+                return self.eval_field_chain(dot.clone(), idents, extra, final_value);
             }
             Arg::Chain { node, fields, .. } => {
-                return self.eval_chain_node(dot, first, node, fields, extra, final_value)
+                // Go's `evalChainNode`: the receiver, then its fields.
+                self.at(At::Arg(first));
+                let receiver = self.eval_arg(dot, None, node)?;
+                return self.eval_field_chain(receiver, fields, extra, final_value);
             }
             Arg::Identifier { name, .. } => {
                 return self.eval_function(dot, first, name, At::Cmd(cmd), extra, final_value)
@@ -234,32 +238,6 @@ impl<'t> Exec<'t, '_> {
             return self.errorf(format!("{} overflows int", n.text));
         }
         Ok(Value::Nil)
-    }
-
-    fn eval_field_node(
-        &mut self,
-        dot: &Value,
-        node: &'t Arg,
-        idents: &'t [String],
-        extra: &'t [Arg],
-        final_value: Option<Value>,
-    ) -> ExecResult<Value> {
-        self.at(At::Arg(node));
-        self.eval_field_chain(dot.clone(), idents, extra, final_value)
-    }
-
-    fn eval_chain_node(
-        &mut self,
-        dot: &Value,
-        node: &'t Arg,
-        inner: &'t Arg,
-        fields: &'t [String],
-        extra: &'t [Arg],
-        final_value: Option<Value>,
-    ) -> ExecResult<Value> {
-        self.at(At::Arg(node));
-        let receiver = self.eval_arg(dot, None, inner)?;
-        self.eval_field_chain(receiver, fields, extra, final_value)
     }
 
     fn eval_variable_node(
@@ -460,14 +438,15 @@ impl<'t> Exec<'t, '_> {
                     _ => Ok(Value::Nil),
                 }
             }
-            Arg::Field { idents, .. } => self.eval_field_node(dot, n, idents, &[], None)?,
+            Arg::Field { idents, .. } => self.eval_field_chain(dot.clone(), idents, &[], None)?,
             Arg::Variable { idents, .. } => self.eval_variable_node(n, idents, &[], None)?,
             Arg::Pipe(pipe) => self.eval_pipeline(dot, pipe)?,
             Arg::Identifier { name, .. } => {
                 self.eval_function(dot, n, name, At::Arg(n), &[], None)?
             }
             Arg::Chain { node, fields, .. } => {
-                self.eval_chain_node(dot, n, node, fields, &[], None)?
+                let receiver = self.eval_arg(dot, None, node)?;
+                self.eval_field_chain(receiver, fields, &[], None)?
             }
             _ => {
                 return match typ {

@@ -35,6 +35,47 @@ pub(super) struct Printer<'d> {
     data: Data<'d>,
 }
 
+/// Where Go's `doPrintf` is: the next format byte and argument, and its `reordered` and
+/// `goodArgNum` flags for explicit `[n]` argument indexes.
+struct Cursor<'f> {
+    format: &'f [u8],
+    i: usize,
+    arg_num: usize,
+    num_args: usize,
+    reordered: bool,
+    good_arg_num: bool,
+}
+
+impl Cursor<'_> {
+    /// Go's `argNumber`: reads an explicit `[n]` at the cursor, if any, and says whether there
+    /// was one (Go's `afterIndex`); a bad index clears `good_arg_num`.
+    fn arg_number(&mut self) -> bool {
+        if self.format.get(self.i) != Some(&b'[') {
+            return false;
+        }
+        self.reordered = true;
+        let s = &self.format[self.i..];
+        let (index, wid, ok) = match s.iter().position(|&c| c == b']') {
+            Some(close) if s.len() >= 3 => match parse_num(s, 1) {
+                (Some(n), newi) if newi == close => (n.checked_sub(1), close + 1, true),
+                _ => (None, close + 1, false),
+            },
+            _ => (None, 1, false),
+        };
+        self.i += wid;
+        match index {
+            Some(index) if ok && index < self.num_args => {
+                self.arg_num = index;
+                true
+            }
+            _ => {
+                self.good_arg_num = false;
+                ok
+            }
+        }
+    }
+}
+
 /// Go's `fmt` limit on widths and precisions.
 fn too_large(x: usize) -> bool {
     x > 1_000_000
@@ -121,37 +162,6 @@ impl<'d> Printer<'d> {
         self.buf.push(b'\n');
     }
 
-    /// Go's `argNumber`: an explicit `[n]` argument index.
-    fn arg_number(
-        &mut self,
-        arg_num: usize,
-        format: &[u8],
-        i: usize,
-        num_args: usize,
-        reordered: &mut bool,
-        good_arg_num: &mut bool,
-    ) -> (usize, usize, bool) {
-        if format.get(i) != Some(&b'[') {
-            return (arg_num, i, false);
-        }
-        *reordered = true;
-        let s = &format[i..];
-        let (index, wid, ok) = match s.iter().position(|&c| c == b']') {
-            Some(close) if s.len() >= 3 => match parse_num(s, 1) {
-                (Some(n), newi) if newi == close => (n.checked_sub(1), close + 1, true),
-                _ => (None, close + 1, false),
-            },
-            _ => (None, 1, false),
-        };
-        match index {
-            Some(index) if ok && index < num_args => (index, i + wid, true),
-            _ => {
-                *good_arg_num = false;
-                (arg_num, i + wid, ok)
-            }
-        }
-    }
-
     /// Go's `intFromArg` for `*` widths and precisions.
     fn int_from_arg(args: &[Value], arg_num: usize) -> (i64, bool, usize) {
         let Some(arg) = args.get(arg_num) else {
@@ -171,60 +181,58 @@ impl<'d> Printer<'d> {
     /// `fmt.Sprintf`. Errors only when the result outgrows [`MAX_VALUE_LEN`].
     pub(super) fn do_printf(&mut self, format: &[u8], args: &[Value]) -> Result<(), String> {
         let end = format.len();
-        let mut arg_num = 0usize;
+        let mut c = Cursor {
+            format,
+            i: 0,
+            arg_num: 0,
+            num_args: args.len(),
+            reordered: false,
+            good_arg_num: true,
+        };
         let mut after_index;
-        let mut reordered = false;
-        let mut i = 0usize;
-        'format: while i < end {
+        'format: while c.i < end {
             too_long(self.buf.len())?;
-            let mut good_arg_num = true;
-            let last = i;
-            while i < end && format[i] != b'%' {
-                i += 1;
+            c.good_arg_num = true;
+            let last = c.i;
+            while c.i < end && format[c.i] != b'%' {
+                c.i += 1;
             }
-            self.buf.extend_from_slice(&format[last..i]);
-            if i >= end {
+            self.buf.extend_from_slice(&format[last..c.i]);
+            if c.i >= end {
                 break;
             }
-            i += 1;
+            c.i += 1;
             self.f = Flags::default();
-            while i < end {
-                match format[i] {
+            while c.i < end {
+                match format[c.i] {
                     b'#' => self.f.sharp = true,
                     b'0' => self.f.zero = true,
                     b'+' => self.f.plus = true,
                     b'-' => self.f.minus = true,
                     b' ' => self.f.space = true,
-                    c => {
-                        if c.is_ascii_lowercase() && arg_num < args.len() {
-                            if c == b'v' || c == b'w' {
+                    ch => {
+                        if ch.is_ascii_lowercase() && c.arg_num < args.len() {
+                            if ch == b'v' || ch == b'w' {
                                 self.f.sharp_v = self.f.sharp;
                                 self.f.sharp = false;
                                 self.f.plus_v = self.f.plus;
                                 self.f.plus = false;
                             }
-                            self.print_arg(&args[arg_num], char::from(c));
-                            arg_num += 1;
-                            i += 1;
+                            self.print_arg(&args[c.arg_num], char::from(ch));
+                            c.arg_num += 1;
+                            c.i += 1;
                             continue 'format;
                         }
                         break;
                     }
                 }
-                i += 1;
+                c.i += 1;
             }
-            (arg_num, i, after_index) = self.arg_number(
-                arg_num,
-                format,
-                i,
-                args.len(),
-                &mut reordered,
-                &mut good_arg_num,
-            );
-            if i < end && format[i] == b'*' {
-                i += 1;
-                let (wid, ok, next) = Self::int_from_arg(args, arg_num);
-                arg_num = next;
+            after_index = c.arg_number();
+            if c.i < end && format[c.i] == b'*' {
+                c.i += 1;
+                let (wid, ok, next) = Self::int_from_arg(args, c.arg_num);
+                c.arg_num = next;
                 self.f.wid_present = ok;
                 if !ok {
                     self.buf.extend_from_slice(b"%!(BADWIDTH)");
@@ -236,31 +244,24 @@ impl<'d> Printer<'d> {
                 }
                 after_index = false;
             } else {
-                let (wid, next) = parse_num(format, i);
-                i = next;
+                let (wid, next) = parse_num(format, c.i);
+                c.i = next;
                 self.f.wid_present = wid.is_some();
                 self.f.wid = wid.unwrap_or(0);
                 if after_index && self.f.wid_present {
-                    good_arg_num = false;
+                    c.good_arg_num = false;
                 }
             }
-            if i + 1 < end && format[i] == b'.' {
-                i += 1;
+            if c.i + 1 < end && format[c.i] == b'.' {
+                c.i += 1;
                 if after_index {
-                    good_arg_num = false;
+                    c.good_arg_num = false;
                 }
-                (arg_num, i, after_index) = self.arg_number(
-                    arg_num,
-                    format,
-                    i,
-                    args.len(),
-                    &mut reordered,
-                    &mut good_arg_num,
-                );
-                if i < end && format[i] == b'*' {
-                    i += 1;
-                    let (prec, ok, next) = Self::int_from_arg(args, arg_num);
-                    arg_num = next;
+                after_index = c.arg_number();
+                if c.i < end && format[c.i] == b'*' {
+                    c.i += 1;
+                    let (prec, ok, next) = Self::int_from_arg(args, c.arg_num);
+                    c.arg_num = next;
                     self.f.prec_present = ok && prec >= 0;
                     self.f.prec = if prec < 0 {
                         0
@@ -272,34 +273,27 @@ impl<'d> Printer<'d> {
                     }
                     after_index = false;
                 } else {
-                    let (prec, next) = parse_num(format, i);
-                    i = next;
+                    let (prec, next) = parse_num(format, c.i);
+                    c.i = next;
                     self.f.prec = prec.unwrap_or(0);
                     self.f.prec_present = true;
                 }
             }
             if !after_index {
-                (arg_num, i, _) = self.arg_number(
-                    arg_num,
-                    format,
-                    i,
-                    args.len(),
-                    &mut reordered,
-                    &mut good_arg_num,
-                );
+                c.arg_number();
             }
-            if i >= end {
+            if c.i >= end {
                 self.buf.extend_from_slice(b"%!(NOVERB)");
                 break;
             }
-            let (verb, size) = decode_rune(&format[i..]);
+            let (verb, size) = decode_rune(&format[c.i..]);
             let verb = verb.unwrap_or(char::REPLACEMENT_CHARACTER);
-            i += size;
+            c.i += size;
             if verb == '%' {
                 self.buf.push(b'%');
-            } else if !good_arg_num {
+            } else if !c.good_arg_num {
                 self.verb_error(verb, "(BADINDEX)");
-            } else if arg_num >= args.len() {
+            } else if c.arg_num >= args.len() {
                 self.verb_error(verb, "(MISSING)");
             } else {
                 if verb == 'v' || verb == 'w' {
@@ -308,24 +302,18 @@ impl<'d> Printer<'d> {
                     self.f.plus_v = self.f.plus;
                     self.f.plus = false;
                 }
-                self.print_arg(&args[arg_num], verb);
-                arg_num += 1;
+                self.print_arg(&args[c.arg_num], verb);
+                c.arg_num += 1;
             }
         }
-        if !reordered && arg_num < args.len() {
+        if !c.reordered && c.arg_num < args.len() {
             self.f = Flags::default();
             self.buf.extend_from_slice(b"%!(EXTRA ");
-            for (k, arg) in args[arg_num..].iter().enumerate() {
+            for (k, arg) in args[c.arg_num..].iter().enumerate() {
                 if k > 0 {
                     self.buf.extend_from_slice(b", ");
                 }
-                if *arg == Value::Nil {
-                    self.buf.extend_from_slice(b"<nil>");
-                } else {
-                    self.buf.extend_from_slice(arg.type_name().as_bytes());
-                    self.buf.push(b'=');
-                    self.print_arg(arg, 'v');
-                }
+                self.type_and_value(arg);
             }
             self.buf.push(b')');
         }
@@ -348,6 +336,12 @@ impl<'d> Printer<'d> {
         self.buf.extend_from_slice(b"%!");
         self.push_char(verb);
         self.buf.push(b'(');
+        self.type_and_value(arg);
+        self.buf.push(b')');
+    }
+
+    /// `type=value` (`<nil>` for nil), as Go's `badVerb` and `%!(EXTRA …)` print an argument.
+    fn type_and_value(&mut self, arg: &Value) {
         if *arg == Value::Nil {
             self.buf.extend_from_slice(b"<nil>");
         } else {
@@ -355,7 +349,6 @@ impl<'d> Printer<'d> {
             self.buf.push(b'=');
             self.print_arg(arg, 'v');
         }
-        self.buf.push(b')');
     }
 
     pub(super) fn print_arg(&mut self, arg: &Value, verb: char) {

@@ -214,10 +214,16 @@ impl<'a> Lexer<'a> {
             LexState::RightDelim => self.lex_right_delim(),
             LexState::InsideAction => self.lex_inside_action(),
             LexState::Space => self.lex_space(),
-            LexState::Quote => self.lex_quote(),
+            LexState::Quote => {
+                self.lex_escaped('"', ItemType::String, "unterminated quoted string")
+            }
             LexState::RawQuote => self.lex_raw_quote(),
             LexState::Variable => self.lex_variable(),
-            LexState::Char => self.lex_char(),
+            LexState::Char => self.lex_escaped(
+                '\'',
+                ItemType::CharConstant,
+                "unterminated character constant",
+            ),
             LexState::Number => self.lex_number(),
             LexState::Field => self.lex_field_or_variable(ItemType::Field),
             LexState::Identifier => self.lex_identifier(),
@@ -533,21 +539,23 @@ impl<'a> Lexer<'a> {
         self.emit(typ)
     }
 
-    fn lex_char(&mut self) -> Step {
+    /// Go's `lexChar` and `lexQuote`: up to the closing `quote`, skipping escapes; a newline or
+    /// the end of input first is the error `unterminated`.
+    fn lex_escaped(&mut self, quote: char, typ: ItemType, unterminated: &str) -> Step {
         loop {
             match self.next() {
                 Some('\\') => {
                     if matches!(self.next(), Some(c) if c != '\n') {
                         continue;
                     }
-                    return self.errorf("unterminated character constant".into());
+                    return self.errorf(unterminated.into());
                 }
-                None | Some('\n') => return self.errorf("unterminated character constant".into()),
-                Some('\'') => break,
+                None | Some('\n') => return self.errorf(unterminated.into()),
+                Some(c) if c == quote => break,
                 Some(_) => {}
             }
         }
-        self.emit(ItemType::CharConstant)
+        self.emit(typ)
     }
 
     fn lex_number(&mut self) -> Step {
@@ -595,23 +603,6 @@ impl<'a> Lexer<'a> {
             return false;
         }
         true
-    }
-
-    fn lex_quote(&mut self) -> Step {
-        loop {
-            match self.next() {
-                Some('\\') => {
-                    if matches!(self.next(), Some(c) if c != '\n') {
-                        continue;
-                    }
-                    return self.errorf("unterminated quoted string".into());
-                }
-                None | Some('\n') => return self.errorf("unterminated quoted string".into()),
-                Some('"') => break,
-                Some(_) => {}
-            }
-        }
-        self.emit(ItemType::String)
     }
 
     fn lex_raw_quote(&mut self) -> Step {

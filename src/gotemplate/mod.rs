@@ -36,7 +36,9 @@
 //! 1 MiB, so a hostile template cannot exhaust the stack or memory (Go allows 10000
 //! parentheses and unbounded sizes); Unicode classification (printable, letters, case mapping)
 //! follows Rust's tables; and output that is not valid UTF-8 (a byte `truncate` splitting a
-//! multi-byte character) gets U+FFFD replacements, where Go would pass the raw bytes on.
+//! multi-byte character) gets U+FFFD replacements, where Go would pass the raw bytes on. Where
+//! Go itself panics (`{{ .Type | call }}` indexes an empty argument list in Go 1.26, which would
+//! crash a Go plugin), this engine returns an execution error.
 
 mod exec;
 mod fmt;
@@ -196,6 +198,24 @@ impl Effects for Pinned {
         buf.fill(23);
         Ok(())
     }
+}
+
+/// Test helpers: whether `s` is `n` decimal digits.
+#[cfg(test)]
+pub(crate) fn is_digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Test helpers: whether `s` is `n` characters of the `random` alphabet.
+#[cfg(test)]
+pub(crate) fn is_base62(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Test helpers: the system clock's Unix seconds.
+#[cfg(test)]
+pub(crate) fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Largest string a function may build (Go has no limit but would exhaust memory instead).

@@ -44,18 +44,6 @@ fn err(src: &str) -> String {
     }
 }
 
-fn is_digits(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_base62(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-fn unix_now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
-
 #[test]
 fn sdk_functions() {
     assert_eq!(ok(r#"{{ printf "foo-%s" (random 5) }}"#), "foo-XXXXX");

@@ -52,6 +52,8 @@ func fixedCases() []string {
 		"{{ .Type! }}", "{{ $x! }}", "{{ x! }}", "{{ \"a\" \"b\" }}", "{{ 1 2 }}",
 		"{{ (print 1\n 2) }}", "line1\nline2 {{ if 1 }}\n{{ 1 2 }}{{ end }}",
 		"{{\n.Type\n}}", "{{ .Type\n}}", "{{ printf \"%s\"\n.Type }}",
+		"{{/* a\nb */}}{{ \"\\ud800\" }}", "a\r\n{{- .Type -}}\r\nb", "{{ `a\r\nb` | printf \"%q\" }}",
+		"x\n{{ if 1 }}\n{{ .Nope }}{{ end }}", "{{ \"\n\" }}", "{{ 1 }}\n\n{{ 2 3 }}",
 		// Execution errors.
 		"line1\n  {{ .DisplayName | truncate 0 }}", `{{ "x" | random }}`, `{{ truncate "x" 2 }}`,
 		"{{ truncate 2 }}", `{{ eq 1 "a" }}`, `{{ decode_hex "6g" }}`, `{{ "a" "b" }}`,
