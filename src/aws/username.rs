@@ -2,7 +2,7 @@
 //! `config/root`'s `username_template` the way the Go engine's `genUsername` builds them.
 //!
 //! The template language itself (Go's `text/template` with the SDK's functions) is
-//! [`crate::gotemplate`]; this module supplies the data Go's engine gives it
+//! `crate::gotemplate`; this module supplies the data Go's engine gives it
 //! (`UsernameMetadata{Type, DisplayName, PolicyName}`), the default template, the
 //! normalisation of display and role names, and AWS's length limits, with Vault's error texts.
 

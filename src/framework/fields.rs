@@ -6,7 +6,7 @@
 //! module reproduces those conversions and texts so the Rust plugin answers
 //! exactly like a Go plugin built on `sdk/framework`. Of the SDK's seventeen
 //! field types it ports the six the engine's paths declare; Go's own number,
-//! duration and quoting rules come from [`crate::gocompat`].
+//! duration and quoting rules come from `crate::gocompat`.
 //!
 //! Facts the port relies on (all checked against the Go code):
 //! - An external plugin decodes the request body with plain `encoding/json`,

@@ -178,7 +178,7 @@ impl<'d> Printer<'d> {
         (num, ok, arg_num + 1)
     }
 
-    /// `fmt.Sprintf`. Errors only when the result outgrows [`MAX_VALUE_LEN`].
+    /// `fmt.Sprintf`. Errors only when the result outgrows [`super::MAX_VALUE_LEN`].
     pub(super) fn do_printf(&mut self, format: &[u8], args: &[Value]) -> Result<(), String> {
         let end = format.len();
         let mut c = Cursor {
