@@ -2,9 +2,8 @@
 //! action's value (`%v`), with Go's verbs, flags, widths, precisions, argument indexes and its
 //! in-band errors (`%!d(string=x)`, `%!s(MISSING)`, `%!(EXTRA …)`).
 
-use super::funcs::too_long;
 use super::value::Value;
-use super::Data;
+use super::{too_long, Data};
 use crate::gocompat::quote::{can_backquote, is_print, quote_bytes};
 use crate::gocompat::strconv::format_float;
 use crate::gocompat::utf8::{decode_rune, rune_count};

@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 use super::exec::Exec;
 use super::fmt::Printer;
 use super::value::Value;
-use super::{Data, MAX_VALUE_LEN};
+use super::{too_long, Data};
 use crate::gocompat::quote::is_print;
 use crate::gocompat::utf8::decode_rune;
 use crate::gocompat::{base64, hex, time};
@@ -28,15 +28,6 @@ fn str_arg(v: Option<Value>) -> Vec<u8> {
         Some(Value::Str(s)) => s,
         _ => Vec::new(),
     }
-}
-
-pub(super) fn too_long(len: usize) -> Result<(), String> {
-    if len > MAX_VALUE_LEN {
-        return Err(format!(
-            "result of {len} bytes exceeds this engine's limit of {MAX_VALUE_LEN}"
-        ));
-    }
-    Ok(())
 }
 
 impl Exec<'_, '_> {

@@ -227,6 +227,16 @@ const MAX_PAREN_DEPTH: usize = 50;
 /// level in debug builds).
 const MAX_CONTROL_DEPTH: usize = 50;
 
+/// The error of a function whose result would outgrow [`MAX_VALUE_LEN`].
+fn too_long(len: usize) -> Result<(), String> {
+    if len > MAX_VALUE_LEN {
+        return Err(format!(
+            "result of {len} bytes exceeds this engine's limit of {MAX_VALUE_LEN}"
+        ));
+    }
+    Ok(())
+}
+
 /// 1-based line and 0-based byte column of `pos`, as Go's `ErrorContext` computes them.
 fn line_col(src: &str, pos: usize) -> (usize, usize) {
     let before = &src.as_bytes()[..pos.min(src.len())];
