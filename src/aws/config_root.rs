@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::framework::fields::FieldType;
 use crate::framework::storage::Storage;
+use crate::framework::FieldType;
 use crate::framework::{
     existence, handler, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };

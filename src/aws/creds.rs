@@ -7,15 +7,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::framework::fields::FieldType;
+use crate::framework::FieldType;
 use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
+use crate::gocompat::quote::go_quote;
 
 use super::clients::Clients;
 use super::credential::CredentialType;
 use super::iam_user::{self, UserSpec};
-use super::roles::{go_quote, not_found, RoleEntry};
+use super::roles::{not_found, RoleEntry};
 use super::secret::iam_user_response;
 use super::sts::{self, effective_ttl, StsRequest};
 use super::username::{generate_username, normalize, NameKind};

@@ -14,11 +14,12 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::framework::fields::FieldType;
 use crate::framework::storage::Storage;
+use crate::framework::FieldType;
 use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };
+use crate::gocompat::{json, quote::go_quote};
 
 use super::credential::CredentialType;
 use super::AwsBackend;
@@ -36,9 +37,6 @@ pub(crate) const LEGACY_WARNING: &str =
 
 /// Nanoseconds per second: the Go plugin stores `time.Duration` values.
 const NANOS_PER_SEC: i64 = 1_000_000_000;
-
-/// Go's `encoding/json` nesting limit, kept so the same documents are accepted or refused.
-const MAX_JSON_DEPTH: usize = 10_000;
 
 /// Stored role, serde-compatible with the Go plugin's JSON (`role/<name>`).
 ///
@@ -182,7 +180,7 @@ pub(crate) fn apply_write(
         entry.policy_document = if document.is_empty() {
             document
         } else {
-            compact_json(&document).map_err(|()| {
+            json::compact(&document).map_err(|()| {
                 RoleError::BadRequest(format!(
                     "cannot parse policy document: {}",
                     go_quote(&document)
@@ -302,7 +300,7 @@ pub(crate) fn migrate_legacy(raw: &str) -> RoleEntry {
             _ => invalid(),
         };
     }
-    match compact_json(raw) {
+    match json::compact(raw) {
         // A bare policy fitted both old paths, so both types stay allowed.
         Ok(document) => RoleEntry {
             credential_types: vec![
@@ -564,196 +562,6 @@ fn rules(t: CredentialType) -> TypeRules {
     }
 }
 
-/// Compact a JSON policy document the way Go's json.Compact does (whitespace removal only, key
-/// order and escapes preserved); error => 400 `cannot parse policy document: "<raw>"`.
-///
-/// A hand-written scanner, because re-serialising through serde would reorder keys and
-/// rewrite escapes and numbers, and the stored text must match what Go stores. Iterative, so
-/// deep nesting cannot overflow the stack.
-#[allow(clippy::result_unit_err)] // signature fixed by the module contract; callers map it.
-pub(crate) fn compact_json(raw: &str) -> Result<String, ()> {
-    #[derive(Clone, Copy)]
-    enum Want {
-        /// A value; `true` when a `]` may close an empty array instead.
-        Value(bool),
-        /// An object key (after `{` or `,`).
-        Key,
-        /// `,`, a closing bracket, or the end of input.
-        AfterValue,
-    }
-
-    let bytes = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let mut stack: Vec<u8> = Vec::new();
-    let mut i = 0usize;
-    let mut want = Want::Value(false);
-
-    let open = |stack: &mut Vec<u8>, bracket: u8| -> Result<(), ()> {
-        if stack.len() >= MAX_JSON_DEPTH {
-            return Err(());
-        }
-        stack.push(bracket);
-        Ok(())
-    };
-
-    loop {
-        i = skip_json_ws(bytes, i);
-        match want {
-            Want::Value(may_close) => {
-                let start = i;
-                match bytes.get(i) {
-                    Some(b']') if may_close => {
-                        stack.pop();
-                        out.push(']');
-                        i += 1;
-                        want = Want::AfterValue;
-                    }
-                    Some(b'{') => {
-                        open(&mut stack, b'{')?;
-                        out.push('{');
-                        i = skip_json_ws(bytes, i + 1);
-                        if bytes.get(i) == Some(&b'}') {
-                            stack.pop();
-                            out.push('}');
-                            i += 1;
-                            want = Want::AfterValue;
-                        } else {
-                            want = Want::Key;
-                        }
-                    }
-                    Some(b'[') => {
-                        open(&mut stack, b'[')?;
-                        out.push('[');
-                        i += 1;
-                        want = Want::Value(true);
-                    }
-                    Some(b'"') => {
-                        i = scan_json_string(bytes, i)?;
-                        out.push_str(&raw[start..i]);
-                        want = Want::AfterValue;
-                    }
-                    Some(b'-' | b'0'..=b'9') => {
-                        i = scan_json_number(bytes, i)?;
-                        out.push_str(&raw[start..i]);
-                        want = Want::AfterValue;
-                    }
-                    Some(_) => {
-                        let literal = ["true", "false", "null"]
-                            .into_iter()
-                            .find(|lit| bytes[i..].starts_with(lit.as_bytes()))
-                            .ok_or(())?;
-                        out.push_str(literal);
-                        i += literal.len();
-                        want = Want::AfterValue;
-                    }
-                    None => return Err(()),
-                }
-            }
-            Want::Key => {
-                if bytes.get(i) != Some(&b'"') {
-                    return Err(());
-                }
-                let start = i;
-                i = scan_json_string(bytes, i)?;
-                out.push_str(&raw[start..i]);
-                i = skip_json_ws(bytes, i);
-                if bytes.get(i) != Some(&b':') {
-                    return Err(());
-                }
-                out.push(':');
-                i += 1;
-                want = Want::Value(false);
-            }
-            Want::AfterValue => match (stack.last(), bytes.get(i)) {
-                (None, None) => return Ok(out),
-                (None, Some(_)) => return Err(()),
-                (Some(_), Some(b',')) => {
-                    out.push(',');
-                    i += 1;
-                    want = if stack.last() == Some(&b'{') {
-                        Want::Key
-                    } else {
-                        Want::Value(false)
-                    };
-                }
-                (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => {
-                    out.push(char::from(bytes[i]));
-                    stack.pop();
-                    i += 1;
-                }
-                _ => return Err(()),
-            },
-        }
-    }
-}
-
-/// JSON insignificant whitespace, exactly the four characters Go accepts.
-fn skip_json_ws(bytes: &[u8], mut i: usize) -> usize {
-    while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// Validate a string starting at the opening quote; returns the index after the closing one.
-fn scan_json_string(bytes: &[u8], start: usize) -> Result<usize, ()> {
-    let mut i = start + 1;
-    loop {
-        match bytes.get(i).copied() {
-            None => return Err(()),
-            Some(b'"') => return Ok(i + 1),
-            Some(b'\\') => match bytes.get(i + 1).copied() {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                Some(b'u') => {
-                    let hex = bytes.get(i + 2..i + 6).ok_or(())?;
-                    if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return Err(());
-                    }
-                    i += 6;
-                }
-                _ => return Err(()),
-            },
-            Some(c) if c < 0x20 => return Err(()),
-            Some(_) => i += 1,
-        }
-    }
-}
-
-/// Validate a number with JSON's grammar; returns the index after it.
-fn scan_json_number(bytes: &[u8], mut i: usize) -> Result<usize, ()> {
-    let digits = |mut i: usize| -> Result<usize, ()> {
-        let first = i;
-        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == first {
-            Err(())
-        } else {
-            Ok(i)
-        }
-    };
-    if bytes.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    // A leading zero stands alone; "01" then fails as trailing garbage, as in Go.
-    i = if bytes.get(i) == Some(&b'0') {
-        i + 1
-    } else {
-        digits(i)?
-    };
-    if bytes.get(i) == Some(&b'.') {
-        i = digits(i + 1)?;
-    }
-    if matches!(bytes.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(bytes.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        i = digits(i)?;
-    }
-    Ok(i)
-}
-
 /// The parts of an ARN that validation looks at.
 struct ParsedArn<'a> {
     service: &'a str,
@@ -828,9 +636,6 @@ fn go_string_slice_literal(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
     format!("[]string{{{}}}", quoted.join(", "))
 }
-
-/// Go's `%q` quoting, shared with the framework's field errors.
-pub(crate) use crate::framework::fields::go_quote;
 
 /// Go-style JSON `null` handling for scalars: leave the zero value.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::framework::fields::FieldType;
+use crate::framework::FieldType;
 use crate::framework::SECRET_TYPE_KEY;
 use crate::framework::{
     handler, Ctx, Error, Field, HandlerResult, Response, SecretResponse, SecretType,

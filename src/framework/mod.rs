@@ -7,7 +7,7 @@
 
 mod codec;
 mod error;
-pub mod fields;
+pub(crate) mod fields;
 mod help;
 mod path;
 mod request;
@@ -17,6 +17,7 @@ pub mod storage;
 pub mod wal;
 
 pub use error::Error;
+pub use fields::FieldType;
 pub use path::{
     existence, handler, name_segment, BoxFut, Ctx, ExistenceCheck, Field, FieldData, Handler,
     HandlerResult, Path,

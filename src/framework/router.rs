@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use super::error::Error;
+use super::fields::{replaced_params_warning, unrecognized_params_warning};
 use super::help;
 use super::path::{BoxFut, Ctx, Field, FieldData, Handler, HandlerResult, Path};
 use super::request::{Operation, Request, Response};
@@ -116,18 +117,19 @@ impl<B: Send + Sync + 'static> Framework<B> {
             .operation(&req.operation)
             .ok_or(Error::UnsupportedOperation)?;
         let mut raw = req.data.clone();
+        let mut replaced = Vec::new();
         for (k, v) in captures {
+            if raw.get(&k).is_some_and(|old| !old.is_null()) {
+                replaced.push(k.clone());
+            }
             raw.insert(k, v);
         }
         let (fields, unknown) = FieldData::parse(&path.fields, &raw)?;
         let resp = (spec.handler)(self.ctx(inst, req, fields)).await?;
+        // As the SDK: warnings only on a response that exists.
         Ok(resp.map(|mut r| {
-            if !unknown.is_empty() {
-                r.warn(format!(
-                    "Endpoint ignored these unrecognized parameters: [{}]",
-                    unknown.join(" ")
-                ));
-            }
+            r.warnings.extend(unrecognized_params_warning(&unknown));
+            r.warnings.extend(replaced_params_warning(&replaced));
             r
         }))
     }

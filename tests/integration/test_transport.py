@@ -242,6 +242,19 @@ def test_unknown_field_warns_only_when_a_response_is_returned(bao, mount):
     assert not body.get("warnings"), body
 
 
+def test_a_body_field_replaced_by_the_path_capture_warns_as_the_sdk_does(bao, mount):
+    path = mount()
+    status, body = bao.api("POST", f"{path}/roles/captured", {"credential_type": "iam_user"})
+    assert status == 204, body
+    # `name` in the query is overridden by the name captured from the path.
+    status, body = bao.api("GET", f"{path}/roles/captured?name=other")
+    assert status == 200, body
+    assert body["data"]["credential_type"] == "iam_user"
+    assert body["warnings"] == [
+        "Endpoint replaced the value of these parameters with the values captured from the endpoint's path: [name]"
+    ]
+
+
 def test_openapi_document_contains_the_mount_paths(bao, mount):
     a, b = mount(), mount()
     status, body = bao.api("GET", "sys/internal/specs/openapi")

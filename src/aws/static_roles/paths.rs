@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::aws::iam_user::delete_access_key;
 use crate::aws::AwsBackend;
-use crate::framework::fields::FieldType;
+use crate::framework::FieldType;
 use crate::framework::{
     handler, name_segment, Ctx, Error, Field, HandlerResult, Operation, Path, Response,
 };

@@ -1,0 +1,3 @@
+module gotemplategen
+
+go 1.26
