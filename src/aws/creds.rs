@@ -99,7 +99,7 @@ impl IssueRequest {
 
 /// The STS session lifetime for this request (the mount's max lease TTL comes from the server).
 async fn sts_ttl(ctx: &Ctx<AwsBackend>, role: &RoleEntry) -> Result<i64, Error> {
-    let mount_max = ctx.system.max_lease_ttl().await?;
+    let mount_max = ctx.backend.mount_max_ttl(&ctx.system).await?;
     Ok(effective_ttl(ctx.fields.opt_int("ttl"), role, mount_max))
 }
 
@@ -207,7 +207,7 @@ async fn issue_iam_user(
     .await?;
     tracing::info!(role = %req.role_name, username = %user.username, access_key = %user.key.access_key_id, "issued iam_user credentials");
     let lease = ctx.backend.lease_config(&ctx.storage).await?;
-    Ok(iam_user_response(user, role, lease))
+    Ok(iam_user_response(user, &req.role_name, role, lease))
 }
 
 /// `creds/<name>` and `sts/<name>`.

@@ -60,6 +60,8 @@ pub struct AwsBackend {
     metrics: Arc<metrics::Metrics>,
     /// Roles read from storage.
     roles: roles::RoleCache,
+    /// The mount's max lease TTL and when it was read (see [`AwsBackend::mount_max_ttl`]).
+    max_ttl: std::sync::Mutex<Option<(std::time::Instant, Duration)>>,
 }
 
 impl AwsBackend {
@@ -114,6 +116,27 @@ impl AwsBackend {
         Ok(cfg)
     }
 
+    /// The mount's max lease TTL (caps STS sessions), asked of the server at most every
+    /// [`MAX_TTL_REFRESH`]. Asking on every request would add a round trip to the server to each
+    /// STS issue; a `secrets tune` of the max TTL takes effect here within that time (the server
+    /// itself caps every lease at once).
+    async fn mount_max_ttl(
+        &self,
+        system: &crate::framework::storage::SystemView,
+    ) -> Result<Duration, Error> {
+        let now = std::time::Instant::now();
+        if let Some((at, ttl)) = self.max_ttl.lock().ok().and_then(|c| *c) {
+            if now.duration_since(at) < MAX_TTL_REFRESH {
+                return Ok(ttl);
+            }
+        }
+        let ttl = system.max_lease_ttl().await?;
+        if let Ok(mut c) = self.max_ttl.lock() {
+            *c = Some((now, ttl));
+        }
+        Ok(ttl)
+    }
+
     /// Forgets the cached `config/lease`.
     fn drop_lease_config(&self) {
         self.lease_generation.fetch_add(1, Ordering::SeqCst);
@@ -157,6 +180,9 @@ the \"roles/\" endpoints before any access keys can be generated.";
 pub fn version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
+
+/// How long a read of the mount's max lease TTL is used before asking the server again.
+const MAX_TTL_REFRESH: Duration = Duration::from_secs(10);
 
 /// Minimum age of a WAL entry before rollback acts on it (an issue in flight
 /// must not be undone under its feet).

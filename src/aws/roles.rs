@@ -7,9 +7,12 @@
 //! is swapped either way. Roles are cached per mount ([`RoleCache`]) because every `creds/`
 //! request reads one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -714,13 +717,31 @@ pub(crate) async fn load_role(
     Ok(Some(migrated))
 }
 
-/// Roles read from storage, by name, so `creds/` and `roles/` reads skip a storage round trip.
-/// Dropped on every write, delete and Invalidate of the role, and on Initialize.
-#[derive(Default)]
+/// How many roles a mount keeps in memory. Reads of more roles than this still work (they
+/// read storage); the bound keeps a mount with tens of thousands of roles from holding them all.
+pub(crate) const ROLE_CACHE_CAPACITY: usize = 1024;
+
+/// Roles read from storage, by name, and the list of role names, so `creds/` and `roles/`
+/// requests skip storage round trips. Both are dropped on every write, delete and Invalidate of
+/// a role, and on Initialize; a read that raced with such a change is not cached.
 pub(crate) struct RoleCache {
-    roles: RwLock<HashMap<String, Arc<RoleEntry>>>,
-    /// Bumped whenever a role may have changed; a read that raced with a change is not cached.
+    roles: Mutex<LruCache<String, Arc<RoleEntry>>>,
+    /// `LIST roles`: the names under `role/` and `policy/`, as storage lists them.
+    names: Mutex<Option<Arc<Vec<String>>>>,
+    /// Bumped whenever a role may have changed.
     generation: AtomicU64,
+}
+
+impl Default for RoleCache {
+    fn default() -> Self {
+        Self {
+            roles: Mutex::new(LruCache::new(
+                NonZeroUsize::new(ROLE_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            )),
+            names: Mutex::new(None),
+            generation: AtomicU64::new(0),
+        }
+    }
 }
 
 impl RoleCache {
@@ -730,7 +751,12 @@ impl RoleCache {
         storage: &Storage,
         name: &str,
     ) -> Result<Option<Arc<RoleEntry>>, Error> {
-        if let Some(r) = self.roles.read().ok().and_then(|m| m.get(name).cloned()) {
+        if let Some(r) = self
+            .roles
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(name).cloned())
+        {
             return Ok(Some(r));
         }
         let gen = self.generation.load(Ordering::SeqCst);
@@ -738,29 +764,48 @@ impl RoleCache {
             return Ok(None);
         };
         let loaded = Arc::new(loaded);
-        if let Ok(mut m) = self.roles.write() {
+        if let Ok(mut m) = self.roles.lock() {
             // Checked under the lock that forget also takes, so a change that happened while we
             // read storage is never overwritten by what we read before it.
             if self.generation.load(Ordering::SeqCst) == gen {
-                m.insert(name.to_string(), loaded.clone());
+                m.put(name.to_string(), loaded.clone());
             }
         }
         Ok(Some(loaded))
     }
 
-    /// Forgets role `name` (written, deleted, or changed on another node).
+    /// The names of every role (new and legacy), from the cache or from storage.
+    pub(crate) async fn names(&self, storage: &Storage) -> Result<Arc<Vec<String>>, Error> {
+        if let Some(n) = self.names.lock().ok().and_then(|n| n.clone()) {
+            return Ok(n);
+        }
+        let gen = self.generation.load(Ordering::SeqCst);
+        let mut keys = storage.list(ROLE_PREFIX).await?;
+        keys.extend(storage.list(LEGACY_PREFIX).await?);
+        let keys = Arc::new(keys);
+        if let Ok(mut n) = self.names.lock() {
+            if self.generation.load(Ordering::SeqCst) == gen {
+                *n = Some(keys.clone());
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Forgets role `name` (written, deleted, or changed on another node) and the name list.
     pub(crate) fn forget(&self, name: &str) {
-        if let Ok(mut m) = self.roles.write() {
+        if let (Ok(mut m), Ok(mut n)) = (self.roles.lock(), self.names.lock()) {
             self.generation.fetch_add(1, Ordering::SeqCst);
-            m.remove(name);
+            m.pop(name);
+            *n = None;
         }
     }
 
     /// Forgets every role.
     pub(crate) fn forget_all(&self) {
-        if let Ok(mut m) = self.roles.write() {
+        if let (Ok(mut m), Ok(mut n)) = (self.roles.lock(), self.names.lock()) {
             self.generation.fetch_add(1, Ordering::SeqCst);
             m.clear();
+            *n = None;
         }
     }
 
@@ -846,9 +891,8 @@ async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 async fn list(ctx: Ctx<AwsBackend>) -> HandlerResult {
-    let mut keys = ctx.storage.list(ROLE_PREFIX).await?;
-    keys.extend(ctx.storage.list(LEGACY_PREFIX).await?);
-    Ok(Some(Response::list(keys)))
+    let names = ctx.backend.roles.names(&ctx.storage).await?;
+    Ok(Some(Response::list(names.to_vec())))
 }
 
 /// Role not found text, as Vault's `Role %q not found`.

@@ -12,6 +12,7 @@ mod help;
 mod path;
 mod request;
 mod router;
+mod run;
 mod service;
 pub mod storage;
 pub mod wal;
@@ -27,4 +28,5 @@ pub use router::{
     Cleanup, Factory, Framework, Invalidate, MountHook, SecretType, SpecialPaths, WalRollback,
     SECRET_TYPE_KEY,
 };
+pub use run::run;
 pub use service::BackendService;

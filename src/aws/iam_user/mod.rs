@@ -27,7 +27,7 @@ pub(crate) use keys::{
     create_access_key_once, delete_access_key, list_access_key_ids, wait_until_usable,
     AccessKeyPair, NEW_KEY_DEADLINE,
 };
-pub(crate) use teardown::{delete_user, UserGone};
+pub(crate) use teardown::{delete_known_user, delete_user, Holdings, UserGone};
 
 /// WAL kind of a user being created (the Go plugin's name, so its entries roll back here).
 pub(crate) const WAL_KIND_USER: &str = "user";
