@@ -91,11 +91,17 @@ GOAL_GROWTH_MIB = 5.0
 GOAL_SIZE_MIB = figures.GOAL_SIZE_MIB
 GOAL_CPU_SHARE = 0.10
 GOAL_REVOKE = 1.2
+GOAL_RL_SHARE = 0.85
+GOAL_RL_THROTTLED = 0.10
+RL_MOUNT = "benchrl"
+RL_RATE = 20.0
+RL_BURST = 20.0
+RL_LATENCY = 0.03
 
 FULL = dict(launches=20, warmup=100, warmup_sts=20, samples=200, storage=500,
-            clients=50, per_client=20)
+            clients=50, per_client=20, rl_clients=20, rl_creds=500)
 QUICK = dict(launches=5, warmup=20, warmup_sts=5, samples=30, storage=100,
-             clients=10, per_client=10)
+             clients=10, per_client=10, rl_clients=20, rl_creds=60)
 
 
 def say(msg: str = "") -> None:
@@ -446,11 +452,12 @@ def section_storage(ops: Ops, n: dict, rng: random.Random, plugin_pid: int) -> N
         f" kernel {(s1 - s0) / reads * 1000:.2f}; {reads} reads)")
 
 
-def run_batch(stack: devstack.Stack, role: str, clients: int, per: int) -> tuple[float, list[float], list[str]]:
+def run_batch(stack: devstack.Stack, role: str, clients: int, per: int,
+              mount: str = MOUNT) -> tuple[float, list[float], list[str]]:
     """clients threads x per sequential ``read <mount>/creds/<role>``: (elapsed s, latencies ms, errors)."""
     import requests
 
-    url = stack.bao.addr + f"/v1/{MOUNT}/creds/{role}"
+    url = stack.bao.addr + f"/v1/{mount}/creds/{role}"
     barrier = threading.Barrier(clients)
     errors: list[str] = []
     lat: list[float] = []
@@ -507,6 +514,33 @@ def section_concurrency(stack: devstack.Stack, plugin_pid: int, n: dict) -> tupl
         " per creds: 4 gRPC calls with OpenBao and 3 IAM calls, each IAM call on a new TCP connection"
         " because moto's server closes every connection)")
     return total - len(errors), elapsed
+
+
+def section_footprint(times: list[float], size_mib: float, rss: dict, counts: dict, errors2: int,
+                      n: dict) -> None:
+    say("\n3. start-up and footprint (printed after 4: RSS is read after the concurrent batch too)")
+    med = statistics.median(times)
+    say(f"  {'exec -> handshake line (median of %d)' % len(times):<44} {med:7.2f} ms   "
+        f"goal <= {GOAL_HANDSHAKE_MS:g} ms   {verdict(med <= GOAL_HANDSHAKE_MS)}"
+        f"   (min {min(times):.2f}, max {max(times):.2f})")
+    idle, warm, seq, after, again = rss["idle"], rss["warm"], rss["seq"], rss["after"], rss["again"]
+    say(f"  {'idle RSS after Setup':<44} {idle:7.2f} MiB  goal <= {GOAL_RSS_MIB:g} MiB  "
+        f"{verdict(idle <= GOAL_RSS_MIB)}   {idle.split()}")
+    say(f"  {'':<44} (config/root, config/lease, 4 roles written; file-backed = the binary's code "
+        "pages mapped so far + libc)")
+    say(f"  {'RSS after warm-up (%d creds)' % counts['warm']:<44} {warm:7.2f} MiB  {warm.split()}")
+    say(f"  {'RSS after 1-2 (%d creds, sequential)' % counts['seq']:<44} {seq:7.2f} MiB  {seq.split()}")
+    growth = after - warm
+    say(f"  {'RSS after %d creds in all (+ section 4)' % counts['total']:<44} {after:7.2f} MiB  {after.split()}")
+    say(f"  {'  growth since warm-up':<44} {growth:+7.2f} MiB  goal <= {GOAL_GROWTH_MIB:g} MiB  "
+        f"{verdict(growth <= GOAL_GROWTH_MIB)}   (anon {after.anon - warm.anon:+.2f}, "
+        f"file-backed {after.file - warm.file:+.2f})")
+    say(f"  {'RSS after a 2nd identical batch (mass2)':<44} {again:7.2f} MiB  {again.split()}  "
+        f"{again - after:+.2f} MiB more; {errors2} errors")
+    say(f"  {'':<44} (flat = the allocator keeping its high-water mark from {n['clients']} requests in "
+        "flight; rising = a leak)")
+    say(f"  {'release binary size':<44} {size_mib:7.2f} MiB  goal <= {GOAL_SIZE_MIB:g} MiB  "
+        f"{verdict(size_mib <= GOAL_SIZE_MIB)}")
 
 
 def section_revoke(stack: devstack.Stack, ops: Ops, issued: int) -> None:
@@ -573,6 +607,82 @@ def count_users(iam: RawAws, prefix: str) -> int:
         marker = field(body, "Marker")
 
 
+def section_ratelimit(stack: devstack.Stack, n: dict) -> None:
+    """IAM at its account rate limit: a token bucket in the fault proxy (rate, burst) answering
+    Throttling beyond it, and a round trip of latency on every call."""
+    rate, burst, latency = RL_RATE, RL_BURST, RL_LATENCY
+    clients, total = n["rl_clients"], n["rl_creds"]
+    say(f"\n6. at IAM's rate limit -- fault proxy: {rate:g} calls/s per account (burst {burst:g}), "
+        f"{latency * 1000:.0f} ms latency on every call, Throttling beyond the bucket")
+    bao = stack.bao
+    with FaultProxy(stack.moto.endpoint) as proxy:
+        devstack.enable(bao, RL_MOUNT, "aws")
+        for path, body in ((f"{RL_MOUNT}/config/root", {
+                "access_key": "testing", "secret_key": "testing", "region": stack.moto.region,
+                "iam_endpoint": proxy.url, "sts_endpoint": stack.moto.endpoint}),
+                (f"{RL_MOUNT}/config/lease", {"lease": "1h", "lease_max": "24h"}),
+                (f"{RL_MOUNT}/roles/rl", {"credential_type": "iam_user", "policy_document": POLICY_DOC})):
+            status, out = bao.api("POST", path, body)
+            if status not in (200, 204):
+                raise SystemExit(f"bench: setup failed: HTTP {status} {out}")
+        proxy.configure(rate_limit={"rate": rate, "burst": burst, "latency": latency})
+        time.sleep(burst / rate)  # a full bucket to start with
+
+        # (a) a burst of issues
+        proxy.reset()
+        per = max(1, total // clients)
+        elapsed, lat, errors = run_batch(stack, "rl", clients, per, mount=RL_MOUNT)
+        st = proxy.stats()["rate_limit_stats"]
+        issued = clients * per - len(errors)
+        report_rate("(a) %d clients, %d iam_user creds" % (clients, clients * per), elapsed, st, rate,
+                    f"{len(errors)} failed requests", not errors)
+        say(f"      latency p50 {statistics.median(lat) / 1000:.2f} s, p95 {pct(lat, 95) / 1000:.2f} s; "
+            f"{(st['allowed'] + st['throttled']) / max(issued, 1):.2f} IAM calls per creds")
+        for e in sorted(set(errors))[:3]:
+            say(f"      {e}")
+
+        # (b) revoke them all at once, the way an operator does (queued, not -sync)
+        proxy.reset()
+        before = revocation_errors(stack, RL_MOUNT)
+        t0 = time.perf_counter()
+        bao.cli("lease", "revoke", "-prefix", f"{RL_MOUNT}/creds/rl", check=True)
+        deadline = t0 + 1800
+        while time.perf_counter() < deadline:
+            status, body = bao.api("LIST", f"sys/leases/lookup/{RL_MOUNT}/creds/rl/")
+            if status == 404 or not (body or {}).get("data", {}).get("keys"):
+                break
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - t0
+        st = proxy.stats()["rate_limit_stats"]
+        failed = revocation_errors(stack, RL_MOUNT) - before
+        left = count_users(RawAws(stack.moto.endpoint, "iam", region=stack.moto.region), "vault-token-rl-")
+        report_rate(f"(b) lease revoke -prefix of {issued} leases", elapsed, st, rate,
+                    f"{failed} failed revocation attempts, {left} users left", failed == 0 and left == 0)
+        proxy.configure(rate_limit=None)
+
+
+def report_rate(what: str, elapsed: float, st: dict, rate: float, failures: str, ok: bool) -> None:
+    calls = st["allowed"] + st["throttled"]
+    achieved = st["allowed"] / elapsed if elapsed else float("nan")
+    throttled = st["throttled"] / calls if calls else 0.0
+    say(f"  {what}: {elapsed:.1f} s")
+    say(f"    {'failures':<42} {failures}   goal 0  {verdict(ok)}")
+    say(f"    {'IAM calls/s that got through':<42} {achieved:7.2f} = {achieved / rate * 100:5.1f}% of the bucket's "
+        f"{rate:g}/s   goal >= {GOAL_RL_SHARE * 100:.0f}%  {verdict(achieved / rate >= GOAL_RL_SHARE)}")
+    say(f"    {'throttled answers':<42} {st['throttled']} of {calls} calls = {throttled * 100:5.1f}%   "
+        f"goal <= {GOAL_RL_THROTTLED * 100:.0f}%  {verdict(throttled <= GOAL_RL_THROTTLED)}")
+
+
+def revocation_errors(stack: devstack.Stack, mount: str) -> int:
+    """Failed revocations the plugin counted on ``mount`` (each failed attempt once)."""
+    import requests
+
+    r = requests.get(stack.bao.addr + f"/v1/{mount}/metrics", headers={"X-Vault-Token": stack.bao.token},
+                     timeout=30)
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in r.text.splitlines()
+               if line.startswith("vault_aws_revocations_total{") and 'outcome="error"' in line)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -584,6 +694,7 @@ def main() -> int:
     ap.add_argument("--server-log-level", default="info",
                     help="bao -log-level (default info; debug adds a completed_request line per request)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", default="", help="comma-separated sections to run, e.g. 1,2 or 6 (default: all)")
     args = ap.parse_args()
     n = QUICK if args.quick else FULL
     binary = Path(args.plugin).resolve()
@@ -614,62 +725,46 @@ def main() -> int:
             f"plugin pid {plugin_pid}; bao log {stack.bao.log_path}")
         ops = Ops(stack, policy_arn, role_arn)
         time.sleep(1.0)
-        rss_idle = rss_mib(plugin_pid)
+        rss = {"idle": rss_mib(plugin_pid)}
+        want = (lambda k: True) if not args.only else (lambda k: k in args.only.split(","))
 
-        # warm-up: creds and sts through the plugin, and every other op a little
-        for _ in range(n["warmup"]):
-            ops.plugin_creds()
-        for _ in range(n["warmup_sts"]):
-            ops.plugin_sts()
-        for _ in range(20 if not args.quick else 5):
-            ops.raw_user(), ops.raw_assume(), ops.kv_write(), ops.kv_read(), ops.role_read()
-            ops.floor_read(), ops.floor_list(), ops.kv_list(), ops.role_list()
-        time.sleep(0.5)
-        rss_warm = rss_mib(plugin_pid)
-        issued_warm = n["warmup"] + n["warmup_sts"]
+        if want("1") or want("2") or want("3") or want("4") or want("5"):
+            # warm-up: creds and sts through the plugin, and every other op a little
+            for _ in range(n["warmup"]):
+                ops.plugin_creds()
+            for _ in range(n["warmup_sts"]):
+                ops.plugin_sts()
+            for _ in range(20 if not args.quick else 5):
+                ops.raw_user(), ops.raw_assume(), ops.kv_write(), ops.kv_read(), ops.role_read()
+                ops.floor_read(), ops.floor_list(), ops.kv_list(), ops.role_list()
+            time.sleep(0.5)
+        rss["warm"] = rss_mib(plugin_pid)
+        counts = {"warm": n["warmup"] + n["warmup_sts"]}
 
-        section_latency(ops, n, rng, plugin_pid)
-        section_fanout(stack, ops, n, rng)
-        section_storage(ops, n, rng, plugin_pid)
-        rss_seq = rss_mib(plugin_pid)
-        issued_seq = issued_warm + 2 * n["samples"]
-        issued_ok, _ = section_concurrency(stack, plugin_pid, n)
-        time.sleep(0.5)
-        rss_after = rss_mib(plugin_pid)
-        # A second, identical batch (role mass2, not revoked): does RSS keep growing or plateau?
-        _, _, errors2 = run_batch(stack, "mass2", n["clients"], n["per_client"])
-        time.sleep(0.5)
-        rss_again = rss_mib(plugin_pid)
-        issued_total = issued_seq + n["clients"] * n["per_client"]
-
-        say("\n3. start-up and footprint (printed after 4: RSS is read after the concurrent batch too)")
-        med = statistics.median(times)
-        say(f"  {'exec -> handshake line (median of %d)' % len(times):<44} {med:7.2f} ms   "
-            f"goal <= {GOAL_HANDSHAKE_MS:g} ms   {verdict(med <= GOAL_HANDSHAKE_MS)}"
-            f"   (min {min(times):.2f}, max {max(times):.2f})")
-        say(f"  {'idle RSS after Setup':<44} {rss_idle:7.2f} MiB  goal <= {GOAL_RSS_MIB:g} MiB  "
-            f"{verdict(rss_idle <= GOAL_RSS_MIB)}   {rss_idle.split()}")
-        say(f"  {'':<44} (config/root, config/lease, 3 roles written; file-backed = the binary's code "
-            "pages mapped so far + libc)")
-        say(f"  {'RSS after warm-up (%d creds)' % issued_warm:<44} {rss_warm:7.2f} MiB  {rss_warm.split()}")
-        say(f"  {'RSS after 1-2 (%d creds, sequential)' % issued_seq:<44} {rss_seq:7.2f} MiB  "
-            f"{rss_seq.split()}")
-        growth = rss_after - rss_warm
-        say(f"  {'RSS after %d creds in all (+ section 4)' % issued_total:<44} {rss_after:7.2f} MiB  "
-            f"{rss_after.split()}")
-        say(f"  {'  growth since warm-up':<44} {growth:+7.2f} MiB  goal <= {GOAL_GROWTH_MIB:g} MiB  "
-            f"{verdict(growth <= GOAL_GROWTH_MIB)}   (anon {rss_after.anon - rss_warm.anon:+.2f}, "
-            f"file-backed {rss_after.file - rss_warm.file:+.2f})")
-        say(f"  {'RSS after a 2nd identical batch (mass2)':<44} {rss_again:7.2f} MiB  {rss_again.split()}  "
-            f"{rss_again - rss_after:+.2f} MiB more; {len(errors2)} errors")
-        say(f"  {'':<44} (flat = the allocator keeping its high-water mark from {n['clients']} requests in "
-            "flight; rising = a leak)")
-        say(f"  {'release binary size':<44} {size_mib:7.2f} MiB  goal <= {GOAL_SIZE_MIB:g} MiB  "
-            f"{verdict(size_mib <= GOAL_SIZE_MIB)}")
-
-        section_revoke(stack, ops, issued_ok)
+        if want("1"):
+            section_latency(ops, n, rng, plugin_pid)
+            section_fanout(stack, ops, n, rng)
+        if want("2"):
+            section_storage(ops, n, rng, plugin_pid)
+        rss["seq"] = rss_mib(plugin_pid)
+        counts["seq"] = counts["warm"] + (2 * n["samples"] if want("1") else 0)
+        issued_ok = 0
+        if want("4") or want("3") or want("5"):
+            issued_ok, _ = section_concurrency(stack, plugin_pid, n)
+            time.sleep(0.5)
+            rss["after"] = rss_mib(plugin_pid)
+            # A second, identical batch (role mass2, not revoked): does RSS keep growing or plateau?
+            _, _, errors2 = run_batch(stack, "mass2", n["clients"], n["per_client"])
+            time.sleep(0.5)
+            rss["again"] = rss_mib(plugin_pid)
+            counts["total"] = counts["seq"] + n["clients"] * n["per_client"]
+            section_footprint(times, size_mib, rss, counts, len(errors2), n)
+        if want("5"):
+            section_revoke(stack, ops, issued_ok)
+        if want("6"):
+            section_ratelimit(stack, n)
         rss_end = rss_mib(plugin_pid)
-        say(f"\n  (plugin RSS after the mass revoke: {rss_end:.2f} MiB {rss_end.split()})")
+        say(f"\n  (plugin RSS at the end: {rss_end:.2f} MiB {rss_end.split()})")
 
     say(f"\nbench took {time.perf_counter() - started:.0f} s; load avg now {os.getloadavg()[0]:.2f} "
         "(anything else running on this machine shows up as noise in every figure)")

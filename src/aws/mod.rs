@@ -15,6 +15,7 @@ mod creds;
 mod iam_user;
 mod metrics;
 mod metrics_path;
+mod pacer;
 mod pages;
 mod roles;
 mod rollback;
@@ -35,7 +36,7 @@ use tokio::sync::Mutex;
 use crate::framework::storage::Storage;
 use crate::framework::{Error, Framework, SpecialPaths};
 
-use clients::{ClientError, Clients};
+use clients::{CallContext, ClientError, Clients};
 use config_root::RootConfig;
 
 /// Per-mount state. Durable state lives in storage; this holds caches only,
@@ -58,6 +59,8 @@ pub struct AwsBackend {
     lease_generation: AtomicU64,
     /// This mount's counters and histograms (`metrics` path).
     metrics: Arc<metrics::Metrics>,
+    /// This mount's AWS call pacers, one per account and service.
+    pacers: Arc<pacer::Pacers>,
     /// Roles read from storage.
     roles: roles::RoleCache,
     /// The mount's max lease TTL and when it was read (see [`AwsBackend::mount_max_ttl`]).
@@ -90,11 +93,19 @@ impl AwsBackend {
             .await
             .map_err(|e| ClientError::Config(e.to_string()))?
             .unwrap_or_else(RootConfig::new_default);
-        let built = Arc::new(clients::build_recorded(&cfg, Some(&self.metrics)).await?);
+        let built = Arc::new(clients::build(&cfg, &self.call_context()).await?);
         if let Ok(mut slot) = self.clients.write() {
             *slot = Some((gen, built.clone()));
         }
         Ok(built)
+    }
+
+    /// How this mount's AWS clients report and pace their calls.
+    fn call_context(&self) -> CallContext {
+        CallContext {
+            metrics: Some(self.metrics.clone()),
+            pacers: Some(self.pacers.clone()),
+        }
     }
 
     /// `config/lease` (defaults when unset), cached until it changes.

@@ -26,7 +26,8 @@ async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
             "Cannot call config/rotate-root when either access_key or secret_key is empty",
         ));
     }
-    let old = clients::build(&cfg).await?;
+    let calls = ctx.backend.call_context();
+    let old = clients::build(&cfg, &calls).await?;
     let user =
         old.iam.get_user().send().await.map_err(|e| {
             Error::internal(format!("error calling GetUser: {}", aws_error_text(&e)))
@@ -56,7 +57,7 @@ async fn rotate(ctx: Ctx<AwsBackend>) -> HandlerResult {
         })?;
     let (new_id, new_secret) = (key.access_key_id.clone(), key.secret_access_key.clone());
 
-    let fresh = clients::build_with_keys(&cfg, &new_id, &new_secret).await?;
+    let fresh = clients::build_with_keys(&cfg, &new_id, &new_secret, &calls).await?;
     if let Err(e) = wait_until_usable(&fresh.iam, None).await {
         discard_new_key(&old.iam, &user_name, &new_id).await;
         return Err(Error::internal(format!(
