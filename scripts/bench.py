@@ -93,15 +93,22 @@ GOAL_CPU_SHARE = 0.10
 GOAL_REVOKE = 1.2
 GOAL_RL_SHARE = 0.85
 GOAL_RL_THROTTLED = 0.10
+GOAL_PER_MOUNT_MIB = 0.2
+GOAL_LIST_10K = 1.2
+GOAL_ROLES_RSS_MIB = 25.0
+GOAL_REBUILD_S = 2.0
+GOAL_STATIC_TIME = 1.1
 RL_MOUNT = "benchrl"
 RL_RATE = 20.0
 RL_BURST = 20.0
 RL_LATENCY = 0.03
 
 FULL = dict(launches=20, warmup=100, warmup_sts=20, samples=200, storage=500,
-            clients=50, per_client=20, rl_clients=20, rl_creds=500)
+            clients=50, per_client=20, rl_clients=20, rl_creds=500,
+            scale_mounts=50, scale_roles=10_000, scale_static=2_000)
 QUICK = dict(launches=5, warmup=20, warmup_sts=5, samples=30, storage=100,
-             clients=10, per_client=10, rl_clients=20, rl_creds=60)
+             clients=10, per_client=10, rl_clients=20, rl_creds=60,
+             scale_mounts=10, scale_roles=500, scale_static=100)
 
 
 def say(msg: str = "") -> None:
@@ -683,6 +690,224 @@ def revocation_errors(stack: devstack.Stack, mount: str) -> int:
                if line.startswith("vault_aws_revocations_total{") and 'outcome="error"' in line)
 
 
+def section_scale(binary: Path, n: dict) -> None:
+    """Flat as things grow: 50 mounts in one process, 10,000 roles, 2,000 static roles falling
+    due together at the rate limit. A stack of its own, so its memory figures start clean."""
+    say("\n7. scale -- a stack of its own (raw storage endpoint on, to make static roles fall due)")
+    with devstack.start_stack(binary, name="aws", bao_kwargs={
+            "log_level": "warn", "log_requests_level": None,
+            "extra_config": "raw_storage_endpoint = true\n"},
+            moto_kwargs={"load_aws_managed_policies": False}) as stack:
+        with FaultProxy(stack.moto.endpoint) as proxy:
+            scale_mounts(stack, proxy, n["scale_mounts"])
+            scale_roles(stack, n["scale_roles"])
+            scale_static(stack, proxy, n["scale_static"])
+
+
+def configure_mount(stack: devstack.Stack, mount: str, iam_endpoint: str) -> None:
+    bao = stack.bao
+    devstack.enable(bao, mount, "aws")
+    for path, body in ((f"{mount}/config/root", {
+            "access_key": "testing", "secret_key": "testing", "region": stack.moto.region,
+            "iam_endpoint": iam_endpoint, "sts_endpoint": stack.moto.endpoint}),
+            (f"{mount}/config/lease", {"lease": "1h", "lease_max": "24h"}),
+            (f"{mount}/roles/r", {"credential_type": "iam_user", "policy_document": POLICY_DOC})):
+        status, out = bao.api("POST", path, body)
+        if status not in (200, 204):
+            raise SystemExit(f"bench: setup failed: HTTP {status} {out}")
+
+
+def scale_mounts(stack: devstack.Stack, proxy: FaultProxy, count: int) -> None:
+    bao = stack.bao
+
+    def mount_one(i: int) -> None:
+        configure_mount(stack, f"scale{i}", proxy.url)
+        status, out = bao.api("GET", f"scale{i}/creds/r")
+        if status != 200:
+            raise SystemExit(f"bench: creds on scale{i}: HTTP {status} {out}")
+
+    mount_one(0)
+    pid = one_plugin_pid(stack)
+    time.sleep(0.5)
+    one = rss_mib(pid)
+    for i in range(1, count):
+        mount_one(i)
+    time.sleep(0.5)
+    if one_plugin_pid(stack) != pid:
+        say("  (the plugin process changed while mounting: figures below are not comparable)")
+    many = rss_mib(pid)
+    per = (many - one) / max(count - 1, 1)
+    say(f"  {'%d mounts in one process (each: config, a role, one creds)' % count:<44} RSS {one:.2f} MiB with 1, "
+        f"{many:.2f} MiB with {count}")
+    say(f"    {'per extra mount':<42} {per:7.3f} MiB  goal <= {GOAL_PER_MOUNT_MIB:g} MiB  "
+        f"{verdict(per <= GOAL_PER_MOUNT_MIB)}   (anon {(many.anon - one.anon) / max(count - 1, 1):.3f})")
+
+
+def one_plugin_pid(stack: devstack.Stack) -> int:
+    pids = stack.plugin_pids()
+    if len(pids) != 1:
+        raise SystemExit(f"bench: expected one plugin process, found {pids}")
+    return pids[0]
+
+
+def scale_roles(stack: devstack.Stack, count: int) -> None:
+    import requests
+
+    bao = stack.bao
+    mount, kv = "scaleroles", "kvscale"
+    configure_mount(stack, mount, stack.moto.endpoint)
+    status, out = bao.api("POST", f"sys/mounts/{kv}", {"type": "kv", "options": {"version": "1"}})
+    if status not in (200, 204):
+        raise SystemExit(f"bench: kv mount: HTTP {status} {out}")
+    body = {"credential_type": "iam_user", "policy_document": POLICY_DOC}
+    t0 = time.perf_counter()
+
+    def put(i: int) -> None:
+        s = sessions.session()
+        for path in (f"{mount}/roles/role-{i:05d}", f"{kv}/role-{i:05d}"):
+            r = s.put(f"{bao.addr}/v1/{path}", json=body, timeout=60)
+            if r.status_code not in (200, 204):
+                raise SystemExit(f"bench: write {path}: HTTP {r.status_code} {r.text[:200]}")
+
+    sessions = SessionPerThread(bao.token)
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(put, range(count)))
+    say(f"  {count} roles (and as many kv-v1 keys) written in {time.perf_counter() - t0:.1f} s")
+    http = requests.Session()
+    http.headers["X-Vault-Token"] = bao.token
+    pid = one_plugin_pid(stack)
+    idle = rss_mib(pid)
+
+    def listed(path: str) -> None:
+        r = http.request("LIST", f"{bao.addr}/v1/{path}", timeout=60)
+        if r.status_code != 200 or len(r.json()["data"]["keys"]) < count:
+            raise RuntimeError(f"LIST {path}: HTTP {r.status_code}")
+
+    table = {"roles": lambda: listed(f"{mount}/roles"), "kv_A": lambda: listed(f"{kv}/"),
+             "kv_B": lambda: listed(f"{kv}/")}
+    wall, _ = interleave(table, 30, random.Random(7))
+    floor = statistics.median(wall["kv_A"] + wall["kv_B"])
+    say(ratio_row(f"list {count} roles vs kv-v1 list of {count} keys", statistics.median(wall["roles"]), floor,
+                  GOAL_LIST_10K))
+    fa, fb = statistics.median(wall["kv_A"]), statistics.median(wall["kv_B"])
+    say(f"    floor noise: A {ms(fa)}  B {ms(fb)}  spread {abs(fa - fb) / floor * 100:4.1f}%")
+    t0 = time.perf_counter()
+    for i in range(count):
+        r = http.get(f"{bao.addr}/v1/{mount}/roles/role-{i:05d}", timeout=60)
+        if r.status_code != 200:
+            raise RuntimeError(f"read role-{i}: HTTP {r.status_code}")
+    took = time.perf_counter() - t0
+    time.sleep(0.5)
+    after = rss_mib(pid)
+    say(f"  {'read every role once (%d reads, %.1f s)' % (count, took):<44} RSS {idle:.2f} -> {after:.2f} MiB = "
+        f"{after - idle:+.2f} MiB  goal <= +{GOAL_ROLES_RSS_MIB:g} MiB  {verdict(after - idle <= GOAL_ROLES_RSS_MIB)}")
+
+
+class SessionPerThread:
+    """One requests.Session per worker thread, with the token set."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.local = threading.local()
+
+    def session(self):
+        import requests
+
+        s = getattr(self.local, "s", None)
+        if s is None:
+            s = self.local.s = requests.Session()
+            s.headers["X-Vault-Token"] = self.token
+        return s
+
+
+def scale_static(stack: devstack.Stack, proxy: FaultProxy, count: int) -> None:
+    import requests
+
+    bao = stack.bao
+    mount = "scalestatic"
+    configure_mount(stack, mount, proxy.url)
+    raw = RawAws(stack.moto.endpoint, "iam", region=stack.moto.region)
+    t0 = time.perf_counter()
+    names = [f"static-{i:05d}" for i in range(count)]
+    for name in names:
+        raw.ok("CreateUser", UserName=name, Path="/")
+    sessions = SessionPerThread(bao.token)
+
+    def write(name: str) -> None:
+        r = sessions.session().post(f"{bao.addr}/v1/{mount}/static-roles/{name}",
+                                    json={"username": name, "rotation_period": "1h"}, timeout=120)
+        if r.status_code not in (200, 204):
+            raise SystemExit(f"bench: static role {name}: HTTP {r.status_code} {r.text[:200]}")
+
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(write, names))
+    say(f"  {count} static roles created (users, first keys) in {time.perf_counter() - t0:.1f} s")
+
+    # Everything falls due at once, as after an outage: every stored next rotation is put in the
+    # past (through the server's raw storage), then the plugin is reloaded and rebuilds its
+    # schedule from storage.
+    status, mounts = bao.api("GET", "sys/mounts")
+    uuid_ = mounts["data"][f"{mount}/"]["uuid"]
+    past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    http = requests.Session()
+    http.headers["X-Vault-Token"] = bao.token
+    for name in names:
+        key = f"{bao.addr}/v1/sys/raw/logical/{uuid_}/static-creds/{name}"
+        r = http.get(key, timeout=30)
+        if r.status_code != 200:
+            raise SystemExit(f"bench: raw read {name}: HTTP {r.status_code} {r.text[:200]}")
+        value = json.loads(r.json()["data"]["value"])
+        value["expiration"] = past
+        w = http.put(key, json={"value": json.dumps(value)}, timeout=30)
+        if w.status_code not in (200, 204):
+            raise SystemExit(f"bench: raw write {name}: HTTP {w.status_code} {w.text[:200]}")
+    proxy.configure(rate_limit={"rate": RL_RATE, "burst": RL_BURST, "latency": RL_LATENCY})
+    time.sleep(RL_BURST / RL_RATE)
+    proxy.reset()
+    t0 = time.perf_counter()
+    bao.cli("plugin", "reload", "-plugin=aws", check=True)
+
+    def scrape_value(series: str) -> float:
+        try:
+            r = http.get(f"{bao.addr}/v1/{mount}/metrics", timeout=30)
+        except requests.RequestException:
+            return -1.0
+        if r.status_code != 200:
+            return -1.0
+        for line in r.text.splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    rebuilt = None
+    deadline = time.perf_counter() + 120
+    while time.perf_counter() < deadline:
+        if scrape_value("vault_aws_static_queue_depth") >= count:
+            rebuilt = time.perf_counter() - t0
+            break
+        time.sleep(0.05)
+    say(f"  {'after plugin reload: schedule of %d rebuilt' % count:<44} "
+        + (f"{rebuilt:7.2f} s  goal <= {GOAL_REBUILD_S:g} s  {verdict(rebuilt <= GOAL_REBUILD_S)}" if rebuilt
+           else "NOT within 120 s"))
+    done_series = 'vault_aws_static_rotations_total{outcome="success"}'
+    fail_series = 'vault_aws_static_rotations_total{outcome="error"}'
+    deadline = time.perf_counter() + 3600
+    while time.perf_counter() < deadline and scrape_value(done_series) < count:
+        time.sleep(1.0)
+    elapsed = time.perf_counter() - t0
+    done, failed = scrape_value(done_series), scrape_value(fail_series)
+    st = proxy.stats()["rate_limit_stats"]
+    needed = st["allowed"]
+    bound = needed / RL_RATE
+    proxy.configure(rate_limit=None)
+    say(f"  all {count} due at once, at the rate limit ({RL_RATE:g}/s, {RL_LATENCY * 1000:.0f} ms latency): "
+        f"{done:.0f} rotated, {failed:.0f} failed rotations   goal 0 failed  {verdict(failed == 0 and done >= count)}")
+    say(f"    {'last rotation finished after':<42} {elapsed:7.1f} s vs {needed} calls / {RL_RATE:g} per s = "
+        f"{bound:.1f} s  = {elapsed / bound:5.2f}x   goal <= {GOAL_STATIC_TIME:.1f}x  "
+        f"{verdict(elapsed / bound <= GOAL_STATIC_TIME)}")
+    say(f"    ({st['throttled']} throttled answers of {st['allowed'] + st['throttled']} calls)")
+
+
 # --------------------------------------------------------------------------
 
 
@@ -694,7 +919,10 @@ def main() -> int:
     ap.add_argument("--server-log-level", default="info",
                     help="bao -log-level (default info; debug adds a completed_request line per request)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", default="", help="comma-separated sections to run, e.g. 1,2 or 6 (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated sections to run, e.g. 1,2 or 6 (default: "
+                    "1-6; 7 only with --scale or when named here)")
+    ap.add_argument("--scale", action="store_true",
+                    help="also run section 7 (50 mounts, 10,000 roles, 2,000 static roles; ~15 min)")
     args = ap.parse_args()
     n = QUICK if args.quick else FULL
     binary = Path(args.plugin).resolve()
@@ -726,7 +954,7 @@ def main() -> int:
         ops = Ops(stack, policy_arn, role_arn)
         time.sleep(1.0)
         rss = {"idle": rss_mib(plugin_pid)}
-        want = (lambda k: True) if not args.only else (lambda k: k in args.only.split(","))
+        want = (lambda k: k != "7") if not args.only else (lambda k: k in args.only.split(","))
 
         if want("1") or want("2") or want("3") or want("4") or want("5"):
             # warm-up: creds and sts through the plugin, and every other op a little
@@ -765,6 +993,9 @@ def main() -> int:
             section_ratelimit(stack, n)
         rss_end = rss_mib(plugin_pid)
         say(f"\n  (plugin RSS at the end: {rss_end:.2f} MiB {rss_end.split()})")
+
+    if (args.only and "7" in args.only.split(",")) or (args.scale and not args.only):
+        section_scale(binary, n)
 
     say(f"\nbench took {time.perf_counter() - started:.0f} s; load avg now {os.getloadavg()[0]:.2f} "
         "(anything else running on this machine shows up as noise in every figure)")
