@@ -52,6 +52,18 @@ enum Params {
     },
 }
 
+impl Params {
+    /// The credential type these parameters are for.
+    fn credential_type(&self) -> CredentialType {
+        match self {
+            Params::IamUser => CredentialType::IamUser,
+            Params::AssumedRole { .. } => CredentialType::AssumedRole,
+            Params::FederationToken { .. } => CredentialType::FederationToken,
+            Params::SessionToken { .. } => CredentialType::SessionToken,
+        }
+    }
+}
+
 impl IssueRequest {
     /// Reads the type-specific fields of a request for `role`, in Vault's order: the TTL, then
     /// the role ARN (`path_user.go`).
@@ -160,8 +172,9 @@ async fn run(ctx: &Ctx<AwsBackend>, req: &IssueRequest) -> Result<Response, Erro
         .clients(&ctx.storage)
         .await
         .map_err(|e| Error::bad(e.to_string()))?;
-    match &req.params {
-        Params::IamUser => issue_iam_user(ctx, &clients, req).await,
+    let started = Instant::now();
+    let sts = match &req.params {
+        Params::IamUser => return issue_iam_user(ctx, &clients, req).await,
         Params::AssumedRole {
             ttl,
             role_arn,
@@ -171,7 +184,11 @@ async fn run(ctx: &Ctx<AwsBackend>, req: &IssueRequest) -> Result<Response, Erro
         Params::SessionToken { ttl, mfa_code } => {
             sts::session_token(&clients, &req.sts(*ttl), mfa_code).await
         }
-    }
+    };
+    ctx.backend
+        .metrics
+        .issue_phase(req.params.credential_type().as_str(), "aws", started);
+    sts
 }
 
 async fn issue_iam_user(

@@ -104,6 +104,12 @@ const HELP: &[(&str, &str, &str)] = &[
         "AWS answers that said slow down (each attempt), by service and operation.",
     ),
     (
+        "vault_aws_issue_phase_seconds",
+        "histogram",
+        "Time each phase of an issue took (wal_put, aws, wal_delete), by credential type: where an \
+         issue's time goes.",
+    ),
+    (
         "vault_aws_pacer_wait_seconds",
         "histogram",
         "Time an AWS call waited for its turn at the account's client-side rate limit, by service.",
@@ -185,6 +191,18 @@ impl Metrics {
         self.observe(
             histogram,
             vec![("type", cred_type.to_string())],
+            started.elapsed(),
+        );
+    }
+
+    /// Records how long one phase of an issue took (`wal_put`, `aws`, `wal_delete`).
+    pub(crate) fn issue_phase(&self, cred_type: &str, phase: &'static str, started: Instant) {
+        self.observe(
+            "vault_aws_issue_phase_seconds",
+            vec![
+                ("type", cred_type.to_string()),
+                ("phase", phase.to_string()),
+            ],
             started.elapsed(),
         );
     }
