@@ -27,6 +27,12 @@ use crate::gocompat::{json, quote::go_quote};
 use super::credential::CredentialType;
 use super::AwsBackend;
 
+mod sts_options;
+pub(crate) use sts_options::{
+    fits_tag_value, is_aws_name, StsOptions, CHAINED_MAX_TTL_SECS, SESSION_NAME_RULE,
+    SOURCE_IDENTITY_RULE, TAG_VALUE_RULE,
+};
+
 /// Storage prefix of roles.
 pub(crate) const ROLE_PREFIX: &str = "role/";
 /// Storage prefix of very old roles (a raw ARN or policy document).
@@ -95,6 +101,9 @@ pub(crate) struct RoleEntry {
     /// Vault only: `SerialNumber` on GetSessionToken.
     #[serde(deserialize_with = "null_as_default")]
     pub(crate) mfa_serial_number: String,
+    /// Ours: identity templates, role chaining, `no_lease` (keys absent when unset).
+    #[serde(flatten)]
+    pub(crate) sts: StsOptions,
 }
 
 /// Parsed write input: `None` = field absent from the request. Durations here in seconds.
@@ -118,6 +127,8 @@ pub(crate) struct RoleInput {
     pub(crate) session_tags: Option<BTreeMap<String, String>>,
     pub(crate) external_id: Option<String>,
     pub(crate) mfa_serial_number: Option<String>,
+    /// Ours: see [`StsOptions`].
+    pub(crate) sts: sts_options::StsOptionsInput,
     /// Deprecated `arn`; `Some("")` counts as absent, as in Vault.
     pub(crate) legacy_arn: Option<String>,
     /// Deprecated `policy`; `Some("")` counts as absent, as in Vault.
@@ -223,6 +234,7 @@ pub(crate) fn apply_write(
     if let Some(external_id) = input.external_id {
         entry.external_id = external_id;
     }
+    input.sts.merge_into(&mut entry.sts);
 
     if let Some(raw) = legacy {
         entry = migrate_legacy(&raw);
@@ -356,6 +368,7 @@ impl RoleEntry {
             "mfa_serial_number".into(),
             Value::String(self.mfa_serial_number.clone()),
         );
+        self.sts.read_into(&mut data);
         if !self.invalid_data.is_empty() {
             data.insert(
                 "invalid_data".into(),
@@ -519,6 +532,7 @@ impl RoleEntry {
         if !self.external_id.is_empty() && !any(|r| r.assume_fields) {
             errors.push(assume_only("external_id"));
         }
+        errors.extend(sts_options::validation_errors(self, &types));
         errors
     }
 }
@@ -836,6 +850,7 @@ fn parse_input(ctx: &Ctx<AwsBackend>) -> RoleInput {
         session_tags: f.opt_kv("session_tags"),
         external_id: f.opt_string("external_id"),
         mfa_serial_number: f.opt_string("mfa_serial_number"),
+        sts: sts_options::StsOptionsInput::parse(f),
         legacy_arn: f.opt_string("arn"),
         legacy_policy: f.opt_string("policy"),
     }
@@ -918,7 +933,7 @@ pub(crate) fn list_path() -> Path<AwsBackend> {
 pub(crate) fn path() -> Path<AwsBackend> {
     let s = |n, d| Field::new(n, FieldType::String, d);
     let l = |n, d| Field::new(n, FieldType::CommaStringSlice, d);
-    Path::new(format!("roles/{}", name_segment("name")))
+    let path = Path::new(format!("roles/{}", name_segment("name")))
         .field(s("name", "Name of the role").required())
         .field(s("credential_type", "Type of credential to retrieve. Must be one of assumed_role, iam_user, federation_token, or session_token"))
         .field(l("role_arns", "ARNs of AWS roles allowed to be assumed. Only valid when credential_type is assumed_role"))
@@ -930,11 +945,14 @@ pub(crate) fn path() -> Path<AwsBackend> {
         .field(Field::new("max_sts_ttl", FieldType::DurationSecond, "Max allowed TTL for assumed_role, federation_token, and session_token credential types"))
         .field(s("permissions_boundary_arn", "ARN of an IAM policy to attach as a permissions boundary on IAM user credential; only valid when credential_type is iam_user"))
         .field(s("user_path", "Path for IAM User. Only valid when credential_type is iam_user").default("/"))
-        .field(Field::new("session_tags", FieldType::KvPairs, "Session tags to be set for assumed role credentials. These must be presented\nas Key-Value pairs. This can be represented as a map or a list of equal sign\ndelimited key pairs."))
+        .field(Field::new("session_tags", FieldType::KvPairs, "Session tags to be set for assumed role credentials. These must be presented\nas Key-Value pairs. This can be represented as a map or a list of equal sign\ndelimited key pairs. Values accept identity templates, e.g. \"{{identity.entity.metadata.team}}\"."))
         .field(s("external_id", "External ID to set when assuming the role; only valid when credential_type is assumed_role"))
         .field(s("mfa_serial_number", "Identification number or ARN of the MFA device associated with the root config user. Only valid\nwhen credential_type is session_token. This is only required if the IAM user has an MFA device set up."))
         .field(s("arn", "Use role_arns or policy_arns instead."))
-        .field(s("policy", "Use policy_document instead."))
+        .field(s("policy", "Use policy_document instead."));
+    sts_options::fields()
+        .into_iter()
+        .fold(path, Path::field)
         .op(Operation::Read, "Read a role", handler(read))
         .op(Operation::Update, "Create or update a role", handler(write))
         .op(Operation::Delete, "Delete a role", handler(delete))
