@@ -314,8 +314,8 @@ fn sts_response(
     }
     data.insert("ttl".into(), ttl.into());
     if !lease {
-        let expiration = creds
-            .expiration()
+        // Whole seconds, as AWS reports it.
+        let expiration = aws_smithy_types::DateTime::from_secs(creds.expiration().secs())
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap_or_default();
         data.insert("expiration".into(), expiration.into());
