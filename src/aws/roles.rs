@@ -505,7 +505,7 @@ impl RoleEntry {
                     CredentialType::IamUser
                 ));
             }
-            if let Err(why) = validate_managed_policy_arn(&self.permissions_boundary_arn) {
+            if let Err(why) = validate_iam_arn(&self.permissions_boundary_arn, "policy") {
                 errors.push(format!("invalid permissions_boundary_arn parameter: {why}"));
             }
         }
@@ -599,8 +599,9 @@ fn parse_arn(arn: &str) -> Result<ParsedArn<'_>, &'static str> {
     }
 }
 
-/// A permissions boundary must be an IAM policy ARN; the reason text is Vault's.
-fn validate_managed_policy_arn(arn: &str) -> Result<(), String> {
+/// `arn` must name an IAM resource of `resource_type` (`policy` for a permissions boundary,
+/// `role` for a chaining source); the reason texts are Vault's.
+fn validate_iam_arn(arn: &str, resource_type: &str) -> Result<(), String> {
     let parsed = parse_arn(arn).map_err(str::to_string)?;
     if parsed.service != "iam" {
         return Err(format!(
@@ -608,9 +609,13 @@ fn validate_managed_policy_arn(arn: &str) -> Result<(), String> {
             parsed.service
         ));
     }
-    if !parsed.resource.starts_with("policy/") {
+    let is_type = parsed
+        .resource
+        .strip_prefix(resource_type)
+        .is_some_and(|rest| rest.starts_with('/'));
+    if !is_type {
         return Err(format!(
-            "expected a resource type of policy but got {}",
+            "expected a resource type of {resource_type} but got {}",
             parsed.resource
         ));
     }

@@ -5,7 +5,7 @@
 //! lease (`no_lease`; hashicorp/vault#25246).
 //!
 //! Stored inside the role entry under their own keys, left out when unset, so a role that uses
-//! none of them is stored byte for byte as Vault stores it.
+//! none of them is stored byte for byte as Vault stores it (only this plugin writes them).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,7 +14,7 @@ use crate::framework::identity::IdentityTemplate;
 use crate::framework::{Field, FieldData, FieldType};
 use crate::gocompat::quote::go_quote;
 
-use super::{is_false, null_as_default, parse_arn, rules, RoleEntry};
+use super::{is_false, rules, validate_iam_arn, RoleEntry};
 use crate::aws::credential::CredentialType;
 
 /// AWS caps a session obtained with another session's credentials (role chaining) at 1 h.
@@ -35,31 +35,19 @@ pub(crate) const TAG_VALUE_RULE: &str = "AWS allows at most 256 characters in a 
 pub(crate) struct StsOptions {
     /// Session name template for `assumed_role`; `""` leaves the name to the request or the
     /// username template.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub(crate) role_session_name: String,
     /// `SourceIdentity` template for `assumed_role`.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub(crate) source_identity: String,
     /// A role the engine assumes first; the target is assumed with its credentials.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub(crate) source_role_arn: String,
     /// `ExternalId` when assuming `source_role_arn`.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub(crate) source_external_id: String,
     /// Issue STS credentials without a lease.
-    #[serde(skip_serializing_if = "is_false", deserialize_with = "null_as_default")]
+    #[serde(skip_serializing_if = "is_false")]
     pub(crate) no_lease: bool,
 }
 
@@ -184,7 +172,7 @@ pub(crate) fn validation_errors(role: &RoleEntry, types: &[CredentialType]) -> V
         errors.push("source_external_id requires source_role_arn".to_string());
     }
     if !o.source_role_arn.is_empty() {
-        if let Err(why) = validate_role_arn(&o.source_role_arn) {
+        if let Err(why) = validate_iam_arn(&o.source_role_arn, "role") {
             errors.push(format!("invalid source_role_arn parameter: {why}"));
         }
         if role.default_sts_ttl_secs() > CHAINED_MAX_TTL_SECS {
@@ -220,24 +208,6 @@ fn name_template_errors(field: &str, value: &str, rule: &str, errors: &mut Vec<S
             }
         }
     }
-}
-
-/// `source_role_arn` must name an IAM role (the reason texts follow aws-sdk-go's ARN parser).
-fn validate_role_arn(arn: &str) -> Result<(), String> {
-    let parsed = parse_arn(arn).map_err(str::to_string)?;
-    if parsed.service != "iam" {
-        return Err(format!(
-            "expected a service of iam but got {}",
-            parsed.service
-        ));
-    }
-    if !parsed.resource.starts_with("role/") {
-        return Err(format!(
-            "expected a resource type of role but got {}",
-            parsed.resource
-        ));
-    }
-    Ok(())
 }
 
 /// The role path's fields for the options (help, OpenAPI and parsing come from these).
