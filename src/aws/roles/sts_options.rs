@@ -10,12 +10,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::aws::credential::CredentialType;
 use crate::framework::identity::IdentityTemplate;
 use crate::framework::{Field, FieldData, FieldType};
 use crate::gocompat::quote::go_quote;
 
 use super::{is_false, rules, validate_iam_arn, RoleEntry};
-use crate::aws::credential::CredentialType;
 
 /// AWS caps a session obtained with another session's credentials (role chaining) at 1 h.
 pub(crate) const CHAINED_MAX_TTL_SECS: i64 = 3600;
