@@ -66,43 +66,7 @@ impl Templates {
             .chain(self.tags.iter().map(|(_, t)| t))
             .any(IdentityTemplate::has_directives)
     }
-}
 
-fn tag_field(key: &str) -> String {
-    format!("session_tags value for {}", go_quote(key))
-}
-
-/// `field`'s template rendered for `entity`, or a 400 naming the field and what is missing.
-fn render(field: &str, t: &IdentityTemplate, entity: Option<&Entity>) -> Result<String, Error> {
-    t.render(entity)
-        .map_err(|e| Error::bad(format!("{field}: {e}")))
-}
-
-/// Resolves the session identity of an `assumed_role` request for Vault role `role_name`,
-/// looking up the request's entity only when a template needs it.
-///
-/// `requested_name` is the request's `role_session_name` (normalised as Vault does when the
-/// role sets none); a role that sets one refuses it, so a caller cannot hide who asked.
-pub(crate) async fn resolve(
-    role: &RoleEntry,
-    role_name: &str,
-    requested_name: Option<String>,
-    entity_id: &str,
-    system: &SystemView,
-) -> Result<SessionIdentity, Error> {
-    let templates = Templates::parse(role)?;
-    let entity = if templates.need_entity() {
-        system
-            .entity_info(entity_id)
-            .await
-            .map_err(|e| Error::internal(format!("error looking up the request's entity: {e}")))?
-    } else {
-        None
-    };
-    templates.render_all(entity.as_ref(), role_name, requested_name)
-}
-
-impl Templates {
     /// Every template rendered for `entity` and checked against AWS's limits.
     fn render_all(
         &self,
@@ -148,6 +112,40 @@ impl Templates {
             source_identity,
         })
     }
+}
+
+fn tag_field(key: &str) -> String {
+    format!("session_tags value for {}", go_quote(key))
+}
+
+/// `field`'s template rendered for `entity`, or a 400 naming the field and what is missing.
+fn render(field: &str, t: &IdentityTemplate, entity: Option<&Entity>) -> Result<String, Error> {
+    t.render(entity)
+        .map_err(|e| Error::bad(format!("{field}: {e}")))
+}
+
+/// Resolves the session identity of an `assumed_role` request for Vault role `role_name`,
+/// looking up the request's entity only when a template needs it.
+///
+/// `requested_name` is the request's `role_session_name` (normalised as Vault does when the
+/// role sets none); a role that sets one refuses it, so a caller cannot hide who asked.
+pub(crate) async fn resolve(
+    role: &RoleEntry,
+    role_name: &str,
+    requested_name: Option<String>,
+    entity_id: &str,
+    system: &SystemView,
+) -> Result<SessionIdentity, Error> {
+    let templates = Templates::parse(role)?;
+    let entity = if templates.need_entity() {
+        system
+            .entity_info(entity_id)
+            .await
+            .map_err(|e| Error::internal(format!("error looking up the request's entity: {e}")))?
+    } else {
+        None
+    };
+    templates.render_all(entity.as_ref(), role_name, requested_name)
 }
 
 /// A session name or source identity rendered for `entity`; a result AWS would refuse is a
