@@ -368,6 +368,29 @@ pub(crate) async fn assumed_iam_client(
     target: &AssumeTarget<'_>,
     ctx: &CallContext,
 ) -> Result<aws_sdk_iam::Client, Error> {
+    let prefix = format!("unable to assume role {}", target.role_arn);
+    let session = assume_target(root, target, &prefix).await?;
+    let sdk = session_sdk(&root.config, &session, "static-role-assume-role").await;
+    Ok(iam_client_with(
+        &sdk,
+        &root.config.iam_endpoint,
+        ctx,
+        account_of_arn(target.role_arn),
+    ))
+}
+
+/// The account id of an ARN (`arn:aws:iam::<account>:role/...`), `""` when it has none.
+fn account_of_arn(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
+/// `AssumeRole` into `target` with `root`'s credentials (STS fallback included); errors carry
+/// `prefix`, as [`StsFailure::into_error`] words them.
+pub(crate) async fn assume_target(
+    root: &Clients,
+    target: &AssumeTarget<'_>,
+    prefix: &str,
+) -> Result<aws_sdk_sts::types::Credentials, Error> {
     let out = with_sts_fallback(root, |sts| {
         let mut b = sts
             .assume_role()
@@ -379,30 +402,41 @@ pub(crate) async fn assumed_iam_client(
         b.send()
     })
     .await
-    .map_err(|f| f.into_error(&format!("unable to assume role {}", target.role_arn)))?;
-    let c = out
-        .credentials()
-        .ok_or_else(|| Error::internal("AssumeRole returned no credentials"))?;
-    let creds = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        None,
-        "static-role-assume-role",
-    );
-    let cfg = &root.config;
-    let sdk = sdk_config(Some(creds), effective_region(&cfg.region), cfg.max_retries).await;
-    Ok(iam_client_with(
-        &sdk,
-        &cfg.iam_endpoint,
-        ctx,
-        account_of_arn(target.role_arn),
-    ))
+    .map_err(|f| f.into_error(prefix))?;
+    out.credentials
+        .ok_or_else(|| Error::internal("AssumeRole returned no credentials"))
 }
 
-/// The account id of an ARN (`arn:aws:iam::<account>:role/...`), `""` when it has none.
-fn account_of_arn(arn: &str) -> &str {
-    arn.split(':').nth(4).unwrap_or_default()
+/// SDK config that signs with `session`'s credentials, in the mount's region, with its retries.
+async fn session_sdk(
+    cfg: &RootConfig,
+    session: &aws_sdk_sts::types::Credentials,
+    source: &'static str,
+) -> aws_config::SdkConfig {
+    let creds = Credentials::new(
+        session.access_key_id(),
+        session.secret_access_key(),
+        Some(session.session_token().to_string()),
+        None,
+        source,
+    );
+    sdk_config(Some(creds), effective_region(&cfg.region), cfg.max_retries).await
+}
+
+/// IAM and STS clients that sign with `session`'s credentials on `root`'s endpoints (STS
+/// fallbacks included): the intermediate role of role chaining.
+pub(crate) async fn session_clients(
+    root: &Clients,
+    session: &aws_sdk_sts::types::Credentials,
+    ctx: &CallContext,
+) -> Clients {
+    let cfg = &root.config;
+    let sdk = session_sdk(cfg, session, "role-chaining-source").await;
+    Clients {
+        config: cfg.clone(),
+        iam: iam_client_with(&sdk, &cfg.iam_endpoint, ctx, ""),
+        sts: sts_endpoints(&sdk, cfg, ctx),
+    }
 }
 
 #[cfg(test)]

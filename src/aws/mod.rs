@@ -7,6 +7,7 @@
 //! credential type) → `iam_user/` or `sts.rs` (the AWS calls) → `secret.rs` (the lease shape).
 
 mod aws_error;
+mod chain;
 mod clients;
 mod config_lease;
 mod config_root;
@@ -21,6 +22,7 @@ mod roles;
 mod rollback;
 mod rotate_root;
 mod secret;
+mod session_identity;
 mod static_roles;
 mod sts;
 mod username;
@@ -65,6 +67,8 @@ pub struct AwsBackend {
     roles: roles::RoleCache,
     /// The mount's max lease TTL and when it was read (see [`AwsBackend::mount_max_ttl`]).
     max_ttl: std::sync::Mutex<Option<(std::time::Instant, Duration)>>,
+    /// Intermediate sessions of chained roles (`source_role_arn`).
+    chain: chain::ChainCache,
 }
 
 impl AwsBackend {
@@ -156,6 +160,7 @@ impl AwsBackend {
     /// Forgets the cached clients (config changed here or on another node).
     fn drop_clients(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        self.chain.clear();
     }
 
     /// Schedules the next rotation of static role `name`.

@@ -9,6 +9,7 @@ mod codec;
 mod error;
 pub(crate) mod fields;
 mod help;
+pub mod identity;
 mod path;
 mod request;
 mod router;

@@ -833,6 +833,11 @@ def test_role_read_shape(bao, mount):
         "user_path": "",
         "permissions_boundary_arn": "",
         "mfa_serial_number": "",
+        "role_session_name": "",
+        "source_identity": "",
+        "source_role_arn": "",
+        "source_external_id": "",
+        "no_lease": False,
     }
     write_role(bao, m, "sts", credential_type="assumed_role", role_arns=[ROLE_ARN, ROLE_ARN + "2"],
                default_sts_ttl="15m", max_sts_ttl="1h", session_tags="k=v", external_id="ext")
