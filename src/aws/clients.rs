@@ -140,9 +140,23 @@ fn timeouts() -> TimeoutConfig {
 pub(crate) struct CallContext {
     pub(crate) metrics: Option<Arc<Metrics>>,
     pub(crate) pacers: Option<Arc<Pacers>>,
+    /// Whether a throttled request is sent again at the HTTP layer (see [`CallContext::for_config`]).
+    pub(crate) resend_throttled: bool,
 }
 
 impl CallContext {
+    /// This context for clients built from `cfg`. With `max_retries` at its default (-1) a
+    /// throttled request waits its turn and is sent again rather than failing; an operator who
+    /// set `max_retries` explicitly gets exactly that many retries of throttled calls too, from
+    /// the SDK, as in Vault (`max_retries=0` answers a throttle with 502 at once). Pacing applies
+    /// either way.
+    fn for_config(&self, cfg: &RootConfig) -> CallContext {
+        CallContext {
+            resend_throttled: cfg.max_retries < 0,
+            ..self.clone()
+        }
+    }
+
     /// The process's HTTPS client, paced for `service` of `account` when this context paces.
     fn http_client(&self, service: &'static str, account: &str) -> SharedHttpClient {
         let shared = shared_http_client();
@@ -151,6 +165,7 @@ impl CallContext {
                 shared,
                 pacers.get(service, account),
                 self.metrics.clone(),
+                self.resend_throttled,
             )),
             None => shared,
         }
@@ -276,6 +291,7 @@ pub(crate) fn sts_endpoints(
 
 /// Builds both clients from the root config.
 pub(crate) async fn build(cfg: &RootConfig, ctx: &CallContext) -> Result<Clients, ClientError> {
+    let ctx = &ctx.for_config(cfg);
     let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
     let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
     Ok(Clients {
@@ -371,6 +387,7 @@ pub(crate) async fn assumed_iam_client(
     let prefix = format!("unable to assume role {}", target.role_arn);
     let session = assume_target(root, target, &prefix).await?;
     let sdk = session_sdk(&root.config, &session, "static-role-assume-role").await;
+    let ctx = &ctx.for_config(&root.config);
     Ok(iam_client_with(
         &sdk,
         &root.config.iam_endpoint,
@@ -432,6 +449,7 @@ pub(crate) async fn session_clients(
 ) -> Clients {
     let cfg = &root.config;
     let sdk = session_sdk(cfg, session, "role-chaining-source").await;
+    let ctx = &ctx.for_config(cfg);
     Clients {
         config: cfg.clone(),
         iam: iam_client_with(&sdk, &cfg.iam_endpoint, ctx, ""),

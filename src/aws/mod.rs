@@ -109,6 +109,7 @@ impl AwsBackend {
         CallContext {
             metrics: Some(self.metrics.clone()),
             pacers: Some(self.pacers.clone()),
+            ..CallContext::default()
         }
     }
 

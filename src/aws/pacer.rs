@@ -12,7 +12,8 @@
 //!   AWS first throttles, then a fraction of the rate AWS served in the second before, growing
 //!   back along a cubic curve that lingers near the last rate that worked;
 //! - an answer that says "slow down" is never a failure: the request was not applied, so it is
-//!   sent again when its turn comes (up to [`THROTTLE_RESEND_LIMIT`] times or until
+//!   sent again when its turn comes (with `max_retries` at its default; up to
+//!   [`THROTTLE_RESEND_LIMIT`] times or until
 //!   [`THROTTLE_RESEND_WINDOW`] has passed, well inside the request's 60 s deadline), and no
 //!   step of an issue or a teardown is skipped because of throttling.
 //!
@@ -242,6 +243,8 @@ pub(crate) struct PacedHttpClient {
     inner: SharedHttpClient,
     pacer: Arc<Pacer>,
     metrics: Option<Arc<Metrics>>,
+    /// Send a throttled request again (else the SDK's retries decide).
+    resend: bool,
 }
 
 impl PacedHttpClient {
@@ -250,11 +253,13 @@ impl PacedHttpClient {
         inner: SharedHttpClient,
         pacer: Arc<Pacer>,
         metrics: Option<Arc<Metrics>>,
+        resend: bool,
     ) -> Self {
         Self {
             inner,
             pacer,
             metrics,
+            resend,
         }
     }
 }
@@ -269,6 +274,7 @@ impl HttpClient for PacedHttpClient {
             inner: self.inner.http_connector(settings, components),
             pacer: self.pacer.clone(),
             metrics: self.metrics.clone(),
+            resend: self.resend,
         })
     }
 }
@@ -277,6 +283,7 @@ struct PacedConnector {
     inner: SharedHttpConnector,
     pacer: Arc<Pacer>,
     metrics: Option<Arc<Metrics>>,
+    resend: bool,
 }
 
 impl fmt::Debug for PacedHttpClient {
@@ -300,6 +307,11 @@ impl HttpConnector for PacedConnector {
         let inner = self.inner.clone();
         let pacer = self.pacer.clone();
         let metrics = self.metrics.clone();
+        let limit = if self.resend {
+            THROTTLE_RESEND_LIMIT
+        } else {
+            0
+        };
         HttpConnectorFuture::new(async move {
             let started = Instant::now();
             let action = action_of(&request);
@@ -339,7 +351,7 @@ impl HttpConnector for PacedConnector {
                 let Some(next) = again else {
                     return Ok(response);
                 };
-                if resent >= THROTTLE_RESEND_LIMIT || started.elapsed() >= THROTTLE_RESEND_WINDOW {
+                if resent >= limit || started.elapsed() >= THROTTLE_RESEND_WINDOW {
                     return Ok(response);
                 }
                 resent += 1;
