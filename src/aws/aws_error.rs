@@ -165,13 +165,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// Whether `code` is one of AWS's "slow down" error codes (also read by the call metrics, which
+/// see only the raw answer).
+pub(crate) fn is_throttling_code(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
+}
+
 /// Whether AWS throttled the request: a throttling error code or HTTP 429. Works for every AWS
 /// client's errors (IAM, STS, ...) because they share one `SdkError` type.
 pub(crate) fn is_throttling<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     let code_says = e
         .as_service_error()
         .and_then(|s| s.code())
-        .is_some_and(|c| THROTTLING_CODES.contains(&c));
+        .is_some_and(is_throttling_code);
     let status_says = e.raw_response().is_some_and(|r| r.status().as_u16() == 429);
     code_says || status_says
 }

@@ -39,9 +39,32 @@ def test_metrics_count_issue_revoke_and_aws_calls(bao, moto, mount):
     assert value(text, 'vault_aws_revocations_total{type="iam_user",outcome="success"}') == 1
     assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="CreateUser",outcome="success"}') == 1
     assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="DeleteUser",outcome="success"}') == 1
-    assert value(text, 'vault_aws_credential_issue_seconds_count{type="iam_user"}') == 1
+    assert value(text, 'vault_aws_credential_issue_seconds_count{type="iam_user",outcome="success"}') == 1
     assert value(text, "vault_aws_wal_entries") == 0
-    assert re.search(r'^vault_aws_api_seconds_bucket\{service="IAM",operation="CreateAccessKey",le="\+Inf"\} 1$', text, re.M)
+    assert re.search(r'^vault_aws_api_seconds_bucket\{service="IAM",operation="CreateAccessKey",outcome="success",le="\+Inf"\} 1$', text, re.M)
+    # The failed issue (role missing) is not counted: it never reached a credential type.
+    assert sum(value(text, f'vault_aws_credentials_issued_total{{type="{t}",outcome="{o}"}}')
+               for t in ("iam_user", "assumed_role", "federation_token", "session_token")
+               for o in ("rejected", "error")) == 0
+    # Revoking a user the engine created: no AWS call counts as an error.
+    errors = re.findall(r'^vault_aws_api_calls_total\{[^}]*outcome="error"\} (\d+)$', text, re.M)
+    assert errors and all(n == "0" for n in errors), errors
+    assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="DeleteLoginProfile",outcome="absent"}') == 1
+
+
+def test_bad_input_is_rejected_not_an_error(bao, moto, mount):
+    m = mount()
+    bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
+            f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
+    bao.cli("write", f"{m}/roles/ar", "credential_type=assumed_role",
+            "role_arns=arn:aws:iam::123456789012:role/a,arn:aws:iam::123456789012:role/b", check=True)
+    # Two role ARNs and none chosen: Vault's 400, before any AWS call.
+    status, body = bao.api("GET", f"{m}/sts/ar")
+    assert status == 400, body
+    _, _, text = scrape(bao, m)
+    assert value(text, 'vault_aws_credentials_issued_total{type="assumed_role",outcome="rejected"}') == 1
+    assert value(text, 'vault_aws_credentials_issued_total{type="assumed_role",outcome="error"}') == 0
+    assert value(text, 'vault_aws_credential_issue_seconds_count{type="assumed_role",outcome="error"}') == 0
 
 
 def test_metrics_are_per_mount(bao, moto, mount):
