@@ -23,7 +23,7 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use crate::aws::aws_error::{is_throttling_code, NO_SUCH_ENTITY};
 
 use super::catalog::{
-    call_series, CallOutcome, API_CALLS, API_RETRIES, API_SECONDS, API_THROTTLES, NOT_YET_VISIBLE,
+    CallOutcome, API_CALLS, API_RETRIES, API_SECONDS, API_THROTTLES, NOT_YET_VISIBLE,
 };
 use super::Metrics;
 
@@ -174,7 +174,7 @@ impl Intercept for AwsCallMetrics {
     ) -> Result<(), BoxError> {
         let (service, operation) = call_names(cfg);
         // A call the catalog does not list gets its counters at 0 before its first outcome.
-        self.0.ensure(call_series(&service, &operation));
+        self.0.ensure_call(&service, &operation);
         cfg.interceptor_state().store_put(CallState {
             started: Instant::now(),
             attempts: 0,

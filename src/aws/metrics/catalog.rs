@@ -325,10 +325,10 @@ pub(crate) fn startup_series() -> Vec<(&'static str, Labels)> {
             s.push((REVOKE_SECONDS, l));
         }
     }
-    for (service, operations) in AWS_CALLS {
-        for op in *operations {
-            s.extend(call_series(service, op));
-        }
+    for (service, operation) in known_calls() {
+        s.extend(call_series(service, operation));
+    }
+    for (service, _) in AWS_CALLS {
         s.push((PACER_WAIT_SECONDS, labels([("service", service)])));
     }
     for o in ["success", "error"] {
@@ -339,6 +339,13 @@ pub(crate) fn startup_series() -> Vec<(&'static str, Labels)> {
     s.push((KEY_READY_TIMEOUTS, Vec::new()));
     s.push((ORPHANS_DELETED, Vec::new()));
     s
+}
+
+/// `(service, operation)` of every call in [`AWS_CALLS`].
+pub(crate) fn known_calls() -> impl Iterator<Item = (&'static str, &'static str)> {
+    AWS_CALLS
+        .iter()
+        .flat_map(|(s, ops)| ops.iter().map(move |o| (*s, *o)))
 }
 
 /// The counters of one AWS call: calls by outcome, throttles, retries by class.

@@ -8,7 +8,7 @@
 mod aws_calls;
 mod catalog;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -60,6 +60,8 @@ struct Series<T> {
 struct Inner {
     counters: BTreeMap<SeriesKey, Series<u64>>,
     histograms: BTreeMap<SeriesKey, Series<Histogram>>,
+    /// `(service, operation)` of the AWS calls whose counters exist.
+    calls: BTreeSet<(String, String)>,
 }
 
 fn key(name: &'static str, labels: &Labels) -> SeriesKey {
@@ -101,6 +103,9 @@ impl Default for Metrics {
                 }
             }
         }
+        inner.calls = catalog::known_calls()
+            .map(|(s, o)| (s.to_string(), o.to_string()))
+            .collect();
         Self {
             inner: Mutex::new(inner),
         }
@@ -149,12 +154,18 @@ impl Metrics {
         }
     }
 
-    /// Creates the series of `labels` at 0 unless they exist (a call the catalog does not list).
-    fn ensure(&self, counters: Vec<(&'static str, Labels)>) {
+    /// Creates the counters of an AWS call at 0 unless they exist (a call the catalog does not
+    /// list), so its first outcome is an increase Prometheus can see.
+    fn ensure_call(&self, service: &str, operation: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            for (name, labels) in counters {
+            let call = (service.to_string(), operation.to_string());
+            if g.calls.contains(&call) {
+                return;
+            }
+            for (name, labels) in catalog::call_series(service, operation) {
                 series(&mut g.counters, name, labels);
             }
+            g.calls.insert(call);
         }
     }
 

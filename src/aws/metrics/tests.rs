@@ -134,3 +134,18 @@ fn each_metric_has_help_and_type_once() {
         assert_eq!(text.lines().filter(|l| *l == ty).count(), 1, "{ty}");
     }
 }
+
+#[test]
+fn a_call_the_catalog_does_not_list_gets_its_counters_at_zero() {
+    let m = Metrics::default();
+    m.ensure_call("IAM", "ListUsers");
+    m.ensure_call("IAM", "ListUsers");
+    let text = m.render(&[]);
+    for s in [
+        "vault_aws_api_calls_total{service=\"IAM\",operation=\"ListUsers\",outcome=\"error\"}",
+        "vault_aws_api_throttles_total{service=\"IAM\",operation=\"ListUsers\"}",
+        "vault_aws_api_retries_total{service=\"IAM\",operation=\"ListUsers\",class=\"timeout\"}",
+    ] {
+        assert_eq!(line_value(&text, s), Some(0.0), "{s}");
+    }
+}
