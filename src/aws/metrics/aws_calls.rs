@@ -172,9 +172,6 @@ impl Intercept for AwsCallMetrics {
         _: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = call_names(cfg);
-        // A call the catalog does not list gets its counters at 0 before its first outcome.
-        self.0.ensure_call(&service, &operation);
         cfg.interceptor_state().store_put(CallState {
             started: Instant::now(),
             attempts: 0,
@@ -190,8 +187,13 @@ impl Intercept for AwsCallMetrics {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(mut s) = cfg.load::<CallState>().copied() {
-            if s.attempts > 0 {
-                let (service, operation) = call_names(cfg);
+            let (service, operation) = call_names(cfg);
+            if s.attempts == 0 {
+                // A call the catalog does not list gets its counters at 0 before its first
+                // outcome. Not in `read_before_execution`: a client interceptor runs that before
+                // the operation's configuration, which holds the call's names, is applied.
+                self.0.ensure_call(&service, &operation);
+            } else {
                 self.0.add(
                     API_RETRIES,
                     vec![

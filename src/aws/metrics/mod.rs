@@ -159,7 +159,7 @@ impl Metrics {
     fn ensure_call(&self, service: &str, operation: &str) {
         if let Ok(mut g) = self.inner.lock() {
             let call = (service.to_string(), operation.to_string());
-            if g.calls.contains(&call) {
+            if service.is_empty() || g.calls.contains(&call) {
                 return;
             }
             for (name, labels) in catalog::call_series(service, operation) {
