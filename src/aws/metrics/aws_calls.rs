@@ -22,9 +22,7 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 use crate::aws::aws_error::{is_throttling_code, NO_SUCH_ENTITY};
 
-use super::catalog::{
-    CallOutcome, API_CALLS, API_RETRIES, API_SECONDS, API_THROTTLES, NOT_YET_VISIBLE,
-};
+use super::catalog::{CallOutcome, API_CALLS, API_RETRIES, API_SECONDS, API_THROTTLES};
 use super::Metrics;
 
 /// Prefixes of the calls whose `NoSuchEntity` means "already gone": the teardown counts it as
@@ -140,7 +138,6 @@ fn call_outcome(operation: &str, ok: bool, code: Option<&str>, best_effort: bool
 
 /// Counts an extra attempt the engine itself made (outside the SDK retryer).
 pub(crate) fn count_own_retry(m: &Metrics, operation: &str, class: &'static str) {
-    debug_assert_eq!(class, NOT_YET_VISIBLE);
     m.add(
         API_RETRIES,
         vec![
