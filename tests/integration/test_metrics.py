@@ -49,7 +49,27 @@ def test_metrics_count_issue_revoke_and_aws_calls(bao, moto, mount):
     # Revoking a user the engine created: no AWS call counts as an error.
     errors = re.findall(r'^vault_aws_api_calls_total\{[^}]*outcome="error"\} (\d+)$', text, re.M)
     assert errors and all(n == "0" for n in errors), errors
+
+
+def test_cleanup_of_a_failed_issue_counts_gone_as_absent_and_best_effort_as_skipped(bao, moto, mount):
+    m = mount()
+    bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
+            f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
+    bao.cli("write", f"{m}/roles/bad", "credential_type=iam_user",
+            "policy_arns=arn:aws:iam::aws:policy/DoesNotExist", check=True)
+    status, body = bao.api("GET", f"{m}/creds/bad")
+    assert status == 400, body
+    # The half-made user is torn down at once, listing everything: its login profile does not
+    # exist (NoSuchEntity: already gone) and moto does not implement a best-effort list.
+    _, _, text = scrape(bao, m)
     assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="DeleteLoginProfile",outcome="absent"}') == 1
+    assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="ListServiceSpecificCredentials",outcome="skipped"}') == 1
+    assert value(text, 'vault_aws_api_calls_total{service="IAM",operation="DeleteUser",outcome="success"}') == 1
+    errors = dict(re.findall(r'^vault_aws_api_calls_total\{([^}]*outcome="error")\} (\d+)$', text, re.M))
+    assert {k: v for k, v in errors.items() if v != "0"} == {
+        'service="IAM",operation="AttachUserPolicy",outcome="error"': "1"}, errors
+    assert value(text, 'vault_aws_credentials_issued_total{type="iam_user",outcome="error"}') == 1
+    assert value(text, "vault_aws_wal_entries") == 0
 
 
 def test_bad_input_is_rejected_not_an_error(bao, moto, mount):

@@ -3,9 +3,10 @@ plugin, using a token that may read `<mount>/metrics` and nothing else, and load
 from deploy/prometheus/. Every check goes through PromQL.
 
 * every series an alert reads exists from start-up at 0;
-* a healthy issue-and-revoke cycle raises no error series (the login profile's NoSuchEntity is
-  `absent`, moto's unimplemented ListServiceSpecificCredentials is `skipped`) and adds no series;
-* an AWS failure injected with scripts/faultproxy.py moves exactly the expected series;
+* a healthy issue-and-revoke cycle raises no error series and adds no series;
+* an AWS failure injected with scripts/faultproxy.py moves exactly the expected series, and so
+  does a failed issue whose cleanup meets "already gone" (the login profile's NoSuchEntity is
+  `absent`) and moto's unimplemented ListServiceSpecificCredentials (`skipped`);
 * `promtool check metrics` accepts the text, `promtool test rules` passes, and every expression
   of the Grafana dashboard is valid PromQL with data behind it.
 
@@ -152,6 +153,8 @@ def scraped(stack):
             "iam_endpoint": proxy.url, "sts_endpoint": moto.endpoint, "max_retries": 1})
         assert status == 204, body
         for role, data in (("dev", {"credential_type": "iam_user", "policy_document": DOC}),
+                           ("nopolicy", {"credential_type": "iam_user",
+                                         "policy_arns": ["arn:aws:iam::aws:policy/DoesNotExist"]}),
                            ("ar", {"credential_type": "assumed_role",
                                    "role_arns": ["arn:aws:iam::123456789012:role/metrics"]})):
             status, body = bao.api("POST", f"{mount}/roles/{role}", data)
@@ -256,10 +259,7 @@ def test_healthy_issue_and_revoke_raises_no_error_series(scraped):
 
     def moved(series: str) -> float:
         return after.get(series, 0) - before.get(series, 0)
-    # Every user the engine creates has no login profile: NoSuchEntity is "already gone".
-    assert moved('vault_aws_api_calls_total{operation="DeleteLoginProfile",outcome="absent",service="IAM"}') == 1
-    # moto does not implement this best-effort list: skipped, not an error.
-    assert moved('vault_aws_api_calls_total{operation="ListServiceSpecificCredentials",outcome="skipped",service="IAM"}') == 1
+    assert moved('vault_aws_api_calls_total{operation="DeleteAccessKey",outcome="success",service="IAM"}') == 1
     assert moved('vault_aws_api_calls_total{operation="DeleteUser",outcome="success",service="IAM"}') == 1
     assert moved('vault_aws_api_calls_total{operation="AssumeRole",outcome="success",service="STS"}') == 1
     assert moved('vault_aws_credential_issue_seconds_count{outcome="success",type="iam_user"}') == 1
@@ -297,6 +297,33 @@ def test_injected_throttling_moves_exactly_the_expected_series(scraped):
                           "the throttle rate")
     scraped.prom.wait_for(f'vault_aws:issue_error_ratio:rate5m{{{scraped.sel(type="iam_user")}}} > 0',
                           "the issue error ratio")
+
+
+def test_failed_issue_moves_only_its_error_and_its_cleanup(scraped):
+    before = scraped.snapshot()
+    # A policy that does not exist: AttachUserPolicy fails, and the half-made user is torn down
+    # at once by the full teardown, which meets "already gone" and an unimplemented call.
+    status, body = scraped.issue("nopolicy")
+    assert status == 400 and "NoSuchEntity" in body["errors"][0], body
+    errors = before.get('vault_aws_credentials_issued_total{outcome="error",type="iam_user"}', 0)
+    issued = scraped.series("vault_aws_credentials_issued_total", type="iam_user", outcome="error")
+    scraped.prom.wait_for(f"{issued} == {errors + 1}", "the failed issue")
+    after = scraped.snapshot()
+    moved = {s: after[s] - before.get(s, 0) for s in after if after[s] != before.get(s, 0)}
+    # The teardown's successful calls move too; everything else is exactly this.
+    not_success = {s: v for s, v in moved.items() if 'outcome="success"' not in s or "_api_" not in s}
+    assert not_success == {
+        'vault_aws_credentials_issued_total{outcome="error",type="iam_user"}': 1,
+        'vault_aws_credential_issue_seconds_count{outcome="error",type="iam_user"}': 1,
+        'vault_aws_api_calls_total{operation="AttachUserPolicy",outcome="error",service="IAM"}': 1,
+        'vault_aws_api_seconds_count{operation="AttachUserPolicy",outcome="error",service="IAM"}': 1,
+        'vault_aws_api_calls_total{operation="DeleteLoginProfile",outcome="absent",service="IAM"}': 1,
+        'vault_aws_api_seconds_count{operation="DeleteLoginProfile",outcome="absent",service="IAM"}': 1,
+        'vault_aws_api_calls_total{operation="ListServiceSpecificCredentials",outcome="skipped",service="IAM"}': 1,
+        'vault_aws_api_seconds_count{operation="ListServiceSpecificCredentials",outcome="skipped",service="IAM"}': 1,
+    }, not_success
+    assert moved['vault_aws_api_calls_total{operation="DeleteUser",outcome="success",service="IAM"}'] == 1
+    assert after['vault_aws_wal_entries{}'] == 0
 
 
 def dashboard_exprs() -> list[tuple[str, str]]:
