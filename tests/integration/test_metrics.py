@@ -20,6 +20,14 @@ def value(text: str, series: str) -> float:
     return 0.0
 
 
+def configured(bao, moto, m: str, role: str, *role_fields: str) -> str:
+    """Points mount ``m`` at moto and writes ``role`` with ``role_fields``; returns ``m``."""
+    bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
+            f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
+    bao.cli("write", f"{m}/roles/{role}", *role_fields, check=True)
+    return m
+
+
 def test_metrics_count_issue_revoke_and_aws_calls(bao, moto, mount):
     m = mount()
     bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
@@ -52,11 +60,8 @@ def test_metrics_count_issue_revoke_and_aws_calls(bao, moto, mount):
 
 
 def test_cleanup_of_a_failed_issue_counts_gone_as_absent_and_best_effort_as_skipped(bao, moto, mount):
-    m = mount()
-    bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
-            f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
-    bao.cli("write", f"{m}/roles/bad", "credential_type=iam_user",
-            "policy_arns=arn:aws:iam::aws:policy/DoesNotExist", check=True)
+    m = configured(bao, moto, mount(), "bad", "credential_type=iam_user",
+                   "policy_arns=arn:aws:iam::aws:policy/DoesNotExist")
     status, body = bao.api("GET", f"{m}/creds/bad")
     assert status == 400, body
     # The half-made user is torn down at once, listing everything: its login profile does not
@@ -73,11 +78,8 @@ def test_cleanup_of_a_failed_issue_counts_gone_as_absent_and_best_effort_as_skip
 
 
 def test_bad_input_is_rejected_not_an_error(bao, moto, mount):
-    m = mount()
-    bao.cli("write", f"{m}/config/root", "access_key=testing", "secret_key=testing", "region=us-east-1",
-            f"iam_endpoint={moto.endpoint}", f"sts_endpoint={moto.endpoint}", check=True)
-    bao.cli("write", f"{m}/roles/ar", "credential_type=assumed_role",
-            "role_arns=arn:aws:iam::123456789012:role/a,arn:aws:iam::123456789012:role/b", check=True)
+    m = configured(bao, moto, mount(), "ar", "credential_type=assumed_role",
+                   "role_arns=arn:aws:iam::123456789012:role/a,arn:aws:iam::123456789012:role/b")
     # Two role ARNs and none chosen: Vault's 400, before any AWS call.
     status, body = bao.api("GET", f"{m}/sts/ar")
     assert status == 400, body
