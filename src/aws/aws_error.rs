@@ -165,13 +165,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// Whether `code` is one of AWS's "slow down" error codes (also read by the call metrics, which
+/// see only the raw answer).
+pub(crate) fn is_throttling_code(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
+}
+
 /// Whether AWS throttled the request: a throttling error code or HTTP 429. Works for every AWS
 /// client's errors (IAM, STS, ...) because they share one `SdkError` type.
 pub(crate) fn is_throttling<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     let code_says = e
         .as_service_error()
         .and_then(|s| s.code())
-        .is_some_and(|c| THROTTLING_CODES.contains(&c));
+        .is_some_and(is_throttling_code);
     let status_says = e.raw_response().is_some_and(|r| r.status().as_u16() == 429);
     code_says || status_says
 }
@@ -180,11 +186,15 @@ pub(crate) fn is_throttling<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
 /// in XML) is one of the throttling codes. Read where no SDK error exists yet (the HTTP layer,
 /// the metrics interceptor).
 pub(crate) fn says_slow_down(body: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(body);
-    text.split("<Code>")
-        .skip(1)
-        .filter_map(|rest| rest.split("</Code>").next())
-        .any(|code| THROTTLING_CODES.contains(&code.trim()))
+    error_code(body).is_some_and(is_throttling_code)
+}
+
+/// The AWS error code of a raw answer (IAM and STS answer in XML: `<Code>...</Code>`).
+pub(crate) fn error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].trim())
 }
 
 #[cfg(test)]

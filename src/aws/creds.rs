@@ -17,6 +17,7 @@ use super::chain::ChainSource;
 use super::clients::Clients;
 use super::credential::CredentialType;
 use super::iam_user::{self, UserSpec};
+use super::metrics::{RequestOutcome, ISSUED, ISSUE_SECONDS};
 use super::roles::{not_found, RoleEntry, CHAINED_MAX_TTL_SECS};
 use super::secret::iam_user_response;
 use super::session_identity::{self, SessionIdentity};
@@ -190,19 +191,22 @@ async fn issue(ctx: Ctx<AwsBackend>) -> HandlerResult {
         .credential_type_for(ctx.req.path.starts_with("sts/"))
         .map_err(Error::bad)?;
     let started = Instant::now();
-    let result = async {
-        let req = IssueRequest::parse(&ctx, name, role, kind).await?;
-        run(&ctx, &req).await
-    }
-    .await;
-    ctx.backend.metrics.record(
-        "vault_aws_credentials_issued_total",
-        "vault_aws_credential_issue_seconds",
-        kind.as_str(),
-        result.is_ok(),
-        started,
-    );
-    result.map(Some)
+    let result = match IssueRequest::parse(&ctx, name, role, kind).await {
+        Ok(req) => run(&ctx, &req)
+            .await
+            .map_err(|e| (e, RequestOutcome::Error)),
+        // Bad input refused before any AWS call: the caller's mistake, not the engine's.
+        Err(e @ Error::BadRequest(_)) => Err((e, RequestOutcome::Rejected)),
+        Err(e) => Err((e, RequestOutcome::Error)),
+    };
+    let outcome = match &result {
+        Ok(_) => RequestOutcome::Success,
+        Err((_, o)) => *o,
+    };
+    ctx.backend
+        .metrics
+        .record(ISSUED, ISSUE_SECONDS, kind.as_str(), outcome, started);
+    result.map(Some).map_err(|(e, _)| e)
 }
 
 /// Issues what `req` asks for.

@@ -14,6 +14,7 @@ use crate::framework::{
 
 use super::config_lease::LeaseConfig;
 use super::iam_user::{delete_known_user, delete_user, Holdings, IssuedUser, UserGone};
+use super::metrics::{RequestOutcome, REVOKED, REVOKE_SECONDS};
 use super::roles::RoleEntry;
 use super::AwsBackend;
 
@@ -124,13 +125,14 @@ async fn revoke(ctx: Ctx<AwsBackend>) -> HandlerResult {
         .unwrap_or(false);
     let result = revoke_lease(&ctx).await;
     let kind = if sts { "sts" } else { "iam_user" };
-    ctx.backend.metrics.record(
-        "vault_aws_revocations_total",
-        "vault_aws_revoke_seconds",
-        kind,
-        result.is_ok(),
-        started,
-    );
+    let outcome = if result.is_ok() {
+        RequestOutcome::Success
+    } else {
+        RequestOutcome::Error
+    };
+    ctx.backend
+        .metrics
+        .record(REVOKED, REVOKE_SECONDS, kind, outcome, started);
     result
 }
 

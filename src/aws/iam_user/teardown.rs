@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt};
 use futures::FutureExt;
 
 use crate::aws::aws_error::AwsFailure;
+use crate::aws::metrics::BestEffortCall;
 use crate::aws::pages::{collect_pages, Page, PageError};
 
 use super::error::IamError;
@@ -274,9 +275,12 @@ pub(crate) async fn delete_user_paged(
 /// engine never creates, and the blind `DeleteLoginProfile`): no SDK retries. Retrying them buys
 /// nothing, since a failure only skips the step and `DeleteUser` still refuses while anything
 /// is left, and it costs seconds of backoff per revoke on endpoints that answer them with a 5xx
-/// (moto does not implement `ListServiceSpecificCredentials`).
+/// (moto does not implement `ListServiceSpecificCredentials`). Marked best effort so that such a
+/// failure counts as `outcome="skipped"` in the call metrics, not as an error.
 fn no_retry() -> aws_sdk_iam::config::Builder {
-    aws_sdk_iam::config::Builder::default().retry_config(RetryConfig::disabled())
+    aws_sdk_iam::config::Builder::default()
+        .retry_config(RetryConfig::disabled())
+        .interceptor(BestEffortCall)
 }
 
 /// `<call> [subject]: <text>` of a teardown error, for the `skipped` list.

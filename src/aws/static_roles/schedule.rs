@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 
+use crate::aws::metrics::STATIC_ROTATIONS;
 use crate::aws::AwsBackend;
 use crate::framework::storage::{Storage, SystemView};
 use crate::framework::Error;
@@ -135,11 +136,9 @@ pub(crate) async fn run_due(
         };
         let outcome = rotate_locked(backend, storage, &role).await;
         let label = if outcome.is_ok() { "success" } else { "error" };
-        backend.metrics.add(
-            "vault_aws_static_rotations_total",
-            vec![("outcome", label.to_string())],
-            1,
-        );
+        backend
+            .metrics
+            .add(STATIC_ROTATIONS, vec![("outcome", label.to_string())], 1);
         match outcome {
             Ok(_) => {
                 if let Ok(mut r) = backend.schedule.retry.lock() {
