@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::framework::{handler, obj, wal, Ctx, HandlerResult, Operation, Path, Response};
 
-use super::AwsBackend;
+use super::{root_rotation, AwsBackend};
 
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let wal_entries = wal::list(&ctx.storage).await?.len() as f64;
@@ -15,6 +15,10 @@ async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let text = ctx.backend.metrics.render(&[
         ("vault_aws_wal_entries", wal_entries),
         ("vault_aws_static_queue_depth", queue),
+        (
+            "vault_aws_root_key_delete_pending",
+            root_rotation::pending_deletes(&ctx.storage).await? as f64,
+        ),
     ]);
     // The server answers a response with these keys as a raw HTTP body.
     let body = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
