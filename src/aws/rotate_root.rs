@@ -107,6 +107,14 @@ async fn rotate(backend: &AwsBackend, storage: &Storage) -> Result<Rotated, Erro
         .map(|u| u.user_name().to_string())
         .filter(|n| !n.is_empty())
         .ok_or_else(|| Error::internal("nil UserName returned from GetUser"))?;
+    // A rotation cut short (a shutdown or crash between creating and storing its key) left a key
+    // that its WAL entry's rollback would delete only minutes later; IAM allows two keys, so
+    // until then every new rotation would fail. Under the rotation lock nothing else here is
+    // mid-rotation: delete those keys now (the entries stay for the rollback, in case a late
+    // answer lands after this).
+    if let Err(e) = sweep_unfinished(storage, &old.iam, &user_name, &cfg).await {
+        tracing::warn!(error = %e, "could not clean up after an unfinished root rotation");
+    }
     // The keys before: they tell a key made by an attempt whose answer was lost from one the
     // user holds on purpose, and let the WAL rollback delete only what this rotation made. A
     // root policy without iam:ListAccessKeys still rotates; only those cleanups are skipped.
@@ -274,32 +282,29 @@ pub(crate) async fn delete_old_keys(
     outcome
 }
 
-/// WAL rollback of [`WAL_KIND_ROOT_KEY`]: deletes every key of the root user that was not there
-/// before the rotation and is neither the stored key nor an old key waiting for its delete.
-pub(crate) async fn rollback_root_key(
-    backend: &AwsBackend,
-    storage: &Storage,
-    data: &Value,
-) -> Result<(), Error> {
+/// The user and the keys it had before, as a root key WAL entry records them.
+fn wal_data(data: &Value) -> (&str, Vec<&str>) {
     let user = data
         .get("user_name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let known: Vec<&str> = data
+    let known = data
         .get("known_keys")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if user.is_empty() {
-        return Ok(());
-    }
-    // A rotation in flight holds a key that is not stored yet: never judge it mid-way.
-    let _one_at_a_time = backend.rotation_lock.lock().await;
-    let Some(cfg) = RootConfig::load(storage).await? else {
-        return Ok(());
-    };
-    let iam = backend.clients(storage).await?.iam.clone();
-    let keys = list_access_key_ids(&iam, user)
+    (user, known)
+}
+
+/// Deletes every key of `user` that is not in `known` (the keys before an unfinished rotation)
+/// and is neither the stored key nor an old key waiting for its delete.
+async fn delete_untracked_keys(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    known: &[&str],
+    cfg: &RootConfig,
+) -> Result<(), Error> {
+    let keys = list_access_key_ids(iam, user)
         .await
         .map_err(|e| Error::internal(format!("error calling ListAccessKeys: {}", e.detail())))?;
     for key in keys {
@@ -311,12 +316,54 @@ pub(crate) async fn rollback_root_key(
         if known.contains(&key.as_str()) || key == cfg.access_key || waiting {
             continue;
         }
-        delete_access_key(&iam, user, &key)
+        delete_access_key(iam, user, &key)
             .await
             .map_err(|f| Error::internal(f.text))?;
-        tracing::info!(access_key = %key, "rolled back a root key whose rotation did not finish");
+        tracing::info!(access_key = %key, "deleted a root key whose rotation did not finish");
     }
     Ok(())
+}
+
+/// Before a rotation: undoes what every unfinished rotation of `user` left (its WAL entries).
+async fn sweep_unfinished(
+    storage: &Storage,
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    cfg: &RootConfig,
+) -> Result<(), Error> {
+    for id in wal::list(storage).await? {
+        let Some(entry) = wal::get(storage, &id).await? else {
+            continue;
+        };
+        if entry.kind != WAL_KIND_ROOT_KEY {
+            continue;
+        }
+        let (wal_user, known) = wal_data(&entry.data);
+        if wal_user == user {
+            delete_untracked_keys(iam, user, &known, cfg).await?;
+        }
+    }
+    Ok(())
+}
+
+/// WAL rollback of [`WAL_KIND_ROOT_KEY`]: deletes every key of the root user that was not there
+/// before the rotation and is neither the stored key nor an old key waiting for its delete.
+pub(crate) async fn rollback_root_key(
+    backend: &AwsBackend,
+    storage: &Storage,
+    data: &Value,
+) -> Result<(), Error> {
+    let (user, known) = wal_data(data);
+    if user.is_empty() {
+        return Ok(());
+    }
+    // A rotation in flight holds a key that is not stored yet: never judge it mid-way.
+    let _one_at_a_time = backend.rotation_lock.lock().await;
+    let Some(cfg) = RootConfig::load(storage).await? else {
+        return Ok(());
+    };
+    let iam = backend.clients(storage).await?.iam.clone();
+    delete_untracked_keys(&iam, user, &known, &cfg).await
 }
 
 async fn rotate_now(ctx: Ctx<AwsBackend>) -> HandlerResult {
