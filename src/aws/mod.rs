@@ -165,9 +165,9 @@ After mounting this backend, credentials to generate IAM keys must
 be configured with the \"root\" path and policies must be written using
 the \"roles/\" endpoints before any access keys can be generated.";
 
-/// Plugin version reported to the catalog.
+/// Plugin version reported to the catalog (Cargo.toml's, unless the binary was stamped).
 pub fn version() -> String {
-    format!("v{}", env!("CARGO_PKG_VERSION"))
+    crate::plugin::version::reported()
 }
 
 /// Minimum age of a WAL entry before rollback acts on it (an issue in flight
