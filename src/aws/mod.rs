@@ -170,6 +170,10 @@ pub fn version() -> String {
     crate::plugin::version::reported()
 }
 
+/// How long Cleanup lets a root rotation under way finish before it is cut off (its WAL entry
+/// then covers the key it may have made).
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
+
 /// Minimum age of a WAL entry before rollback acts on it (an issue in flight
 /// must not be undone under its feet).
 const WAL_MIN_AGE: Duration = Duration::from_secs(5 * 60);
@@ -221,9 +225,12 @@ pub fn framework() -> Framework<AwsBackend> {
             })
         })),
         invalidate: Some(Arc::new(|b: &AwsBackend, key: &str| b.invalidate(key))),
-        cleanup: Some(Arc::new(|b: &AwsBackend| {
-            b.schedule.stop();
-            b.root_schedule.stop();
+        // A root rotation under way may finish (a reload then needs no rollback of its key).
+        cleanup: Some(Arc::new(|b: Arc<AwsBackend>| {
+            Box::pin(async move {
+                b.schedule.stop();
+                b.root_schedule.stop_gracefully(CLEANUP_GRACE).await;
+            })
         })),
         version: version(),
     }

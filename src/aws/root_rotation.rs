@@ -10,6 +10,7 @@
 //! the entry before rotating, so a rotation that another pass (the rollback tick, a manual
 //! `config/rotate-root`) made moments before is never made twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -35,6 +36,8 @@ const AFTER_ERROR: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub(crate) struct RootSchedule {
     wake: Notify,
+    /// Set by [`RootSchedule::stop_gracefully`]: end after the pass under way.
+    stopping: AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -44,14 +47,34 @@ impl RootSchedule {
         self.wake.notify_one();
     }
 
-    /// Stops the task. A rotation it was making stops at its next await: the WAL entry covers
-    /// a key created but not stored, and a stored one is complete.
+    /// Stops the task at once. A rotation it was making stops at its next await: the WAL
+    /// entry covers a key created but not stored, and a stored one is complete.
     pub(crate) fn stop(&self) {
-        if let Ok(mut t) = self.task.lock() {
-            if let Some(h) = t.take() {
-                h.abort();
-            }
+        if let Some(h) = self.take() {
+            h.abort();
         }
+    }
+
+    /// Lets the pass under way (a rotation, a delete retry) finish, for at most `grace`, then
+    /// stops the task. The server waits for Cleanup before it stops the process, so a reload
+    /// or unmount during a rotation completes it instead of leaving a key to the rollback.
+    pub(crate) async fn stop_gracefully(&self, grace: Duration) {
+        let Some(mut h) = self.take() else {
+            return;
+        };
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        if tokio::time::timeout(grace, &mut h).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "root rotation still running at cleanup; stopped (its WAL entry covers a new key)"
+            );
+            h.abort();
+        }
+    }
+
+    fn take(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.task.lock().ok().and_then(|mut t| t.take())
     }
 }
 
@@ -59,9 +82,13 @@ impl RootSchedule {
 /// becoming the active node.
 pub(crate) fn start(backend: Arc<AwsBackend>, storage: Storage, system: SystemView) {
     backend.root_schedule.stop();
+    backend
+        .root_schedule
+        .stopping
+        .store(false, Ordering::SeqCst);
     let b = backend.clone();
     let handle = tokio::spawn(async move {
-        loop {
+        while !b.root_schedule.stopping.load(Ordering::SeqCst) {
             let wait = match run_due(&b, &storage, &system).await {
                 Ok(Some(at)) => at
                     .duration_since(SystemTime::now())
@@ -73,6 +100,9 @@ pub(crate) fn start(backend: Arc<AwsBackend>, storage: Storage, system: SystemVi
                     AFTER_ERROR
                 }
             };
+            if b.root_schedule.stopping.load(Ordering::SeqCst) {
+                break;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {},
                 _ = b.root_schedule.wake.notified() => {},

@@ -18,7 +18,8 @@ scenario refuses a call (``stub``) or counts the root user's calls (``track_user
 * ``cron``     -- rotation_schedule "* * * * *": the rotation lands on the next minute.
 * ``restart``  -- single-node raft, rotation_period 30 s: the server restarts just before the
   first rotation is due, the mount's plugin is reloaded just before the second: exactly two
-  CreateAccessKey calls for the root user.
+  CreateAccessKey calls for the root user; then a reload while the third rotation waits in
+  CreateAccessKey: the reload waits for it (Cleanup), one call more, no orphan key.
 * ``failover`` -- 3-node raft cluster, rotation_period 30 s: the active node is killed (-9)
   right after the first rotation; the new active node does not rotate again but makes the
   second rotation on time: exactly two CreateAccessKey calls.
@@ -320,6 +321,21 @@ class Restart(Scenario):
         time.sleep(5)  # a second rotation for the same slot would show by now
         s["create_calls"] = create_calls(proxy, root.name)
         s["keys"] = root.keys()
+        # A reload while a rotation is under way (its CreateAccessKey held 3 s): Cleanup lets it
+        # finish, so the slot is rotated once and no key is left to the rollback.
+        key2, due3 = c["access_key"], parse_utc(c["next_vault_rotation"])
+        proxy.configure(delay={"CreateAccessKey": 3.0})
+        wait_until(lambda: proxy.stats()["actions"].get("CreateAccessKey", {}).get("delayed", 0) >= 1,
+                   due3 + 20, "the third rotation's CreateAccessKey")
+        t = time.time()
+        ok(rb.api("POST", "sys/plugins/reload/backend", {"mounts": [m]}), 200, 204)
+        s["reload_during_rotation_s"] = time.time() - t
+        proxy.configure(delay={})
+        s["third"] = wait_until(lambda: (lambda c: c if c["access_key"] != key2 else None)(root_config(rb.api, m)),
+                                time.time() + 20, "the third rotation")
+        time.sleep(3)
+        s["create_calls_after_third"] = create_calls(proxy, root.name)
+        s["keys_after_third"] = root.keys()
         s["final"] = root_config(rb.api, m)
 
 
@@ -576,7 +592,11 @@ def test_rotation_happens_once_across_a_restart_and_a_reload(restart):
     assert 0 <= parse_utc(second["last_vault_rotation"]) - s["due2"] < SLACK, s
     assert s["create_calls"] == 2, f"CreateAccessKey calls for the root user: {s['create_calls']}"
     assert s["keys"] == {second["access_key"]}
-    assert s["final"]["access_key"] == second["access_key"]
+    # the reload during the third rotation waited for it: one more call, one key, no orphan
+    assert s["reload_during_rotation_s"] >= 1.5, s
+    assert s["create_calls_after_third"] == 3, s
+    assert s["third"]["last_rotation_outcome"] == "success"
+    assert s["keys_after_third"] == {s["third"]["access_key"]} == {s["final"]["access_key"]}
 
 
 def test_rotation_happens_once_across_an_active_node_failover(failover):
