@@ -116,6 +116,14 @@ def root_config(api, m: str) -> dict:
     return ok(api("GET", f"{m}/config/root"))["data"]
 
 
+def wait_rotated(api, m: str, old_key: str, deadline: float, what: str) -> dict:
+    """config/root once its access key is no longer ``old_key``."""
+    def check() -> Optional[dict]:
+        c = root_config(api, m)
+        return c if c["access_key"] != old_key else None
+    return wait_until(check, deadline, what)
+
+
 def metric(api, m: str, series: str) -> Optional[float]:
     """The value of ``series`` (name with labels, as printed) in the mount's metrics."""
     status, body = api("GET", f"{m}/metrics")
@@ -201,11 +209,8 @@ class DevMount(Scenario):
     def config(self) -> dict:
         return root_config(self.bao.api, self.mount)
 
-    def key_changed_from(self, key: str) -> Callable[[], Optional[dict]]:
-        def check() -> Optional[dict]:
-            c = self.config()
-            return c if c["access_key"] != key else None
-        return check
+    def wait_rotated(self, old_key: str, deadline: float, what: str) -> dict:
+        return wait_rotated(self.bao.api, self.mount, old_key, deadline, what)
 
 
 class Refused(DevMount):
@@ -218,7 +223,7 @@ class Refused(DevMount):
         configure(self.bao.api, self.mount, self.proxy.url, root, rotation_period=PERIOD)
         s["configured_at"] = time.time()
         s["first_next"] = parse_utc(self.config()["next_vault_rotation"])
-        c = wait_until(self.key_changed_from(root.access_key), s["first_next"] + 30, "the first rotation")
+        c = self.wait_rotated(root.access_key, s["first_next"] + 30, "the first rotation")
         s["rotated_at"] = time.time()
         s["after_rotation"] = c
         s["keys_after_rotation"] = root.keys()
@@ -233,8 +238,7 @@ class Refused(DevMount):
         s["keys_after_delete"] = root.keys()
         s["gauge_after_delete"] = metric(self.bao.api, self.mount, "vault_aws_root_key_delete_pending")
         first_key = c["access_key"]
-        c2 = wait_until(self.key_changed_from(first_key), parse_utc(c["next_vault_rotation"]) + 30,
-                        "the second rotation")
+        c2 = self.wait_rotated(first_key, parse_utc(c["next_vault_rotation"]) + 30, "the second rotation")
         s["second_rotation"] = c2
         s["keys_after_second"] = wait_until(lambda: (lambda k: k if k == {c2["access_key"]} else None)(root.keys()),
                                             time.time() + 20, "only the newest key left")
@@ -256,7 +260,7 @@ class Failing(DevMount):
         s["keys_after_failure"] = root.keys()
         s["rotations_error"] = metric(self.bao.api, self.mount, 'vault_aws_root_rotations_total{outcome="error"}')
         self.proxy.configure(stub={})
-        c = wait_until(self.key_changed_from(root.access_key), time.time() + 40, "the retried rotation")
+        c = self.wait_rotated(root.access_key, time.time() + 40, "the retried rotation")
         s["rotated_at"] = time.time()
         s["after_rotation"] = c
         s["keys_after_rotation"] = root.keys()
@@ -269,25 +273,33 @@ class Cron(DevMount):
         c = self.config()
         s["configured"] = c
         due = parse_utc(c["next_vault_rotation"])
-        c = wait_until(self.key_changed_from(root.access_key), due + 20, "the scheduled rotation")
+        c = self.wait_rotated(root.access_key, due + 20, "the scheduled rotation")
         s["rotated_at"] = time.time()
         s["after"] = c
         s["keys"] = root.keys()
         s["due"] = due
 
 
-class Restart(Scenario):
-    """Single-node raft: restart before the first due time, plugin reload before the second."""
+class OwnServer(Scenario):
+    """A scenario with servers of its own, the release binary, and a fault proxy before moto."""
 
-    def __init__(self, plugin_binary, moto):
-        super().__init__("restart")
+    def __init__(self, name: str, plugin_binary, moto):
+        super().__init__(name)
         self.plugin_binary, self.moto = plugin_binary, moto
         self.iam = moto.client("iam")
 
-    def body(self) -> None:
-        s = self.seen
+    def proxy(self) -> faultproxy.FaultProxy:
         proxy = faultproxy.FaultProxy(self.moto.endpoint).start()
         self.cleanups.append(proxy.stop)
+        return proxy
+
+
+class Restart(OwnServer):
+    """Single-node raft: restart before the first due time, plugin reload before the second."""
+
+    def body(self) -> None:
+        s = self.seen
+        proxy = self.proxy()
         rb = devstack.RaftBao()
         self.cleanups.append(rb.close)
         rb.start()
@@ -305,8 +317,7 @@ class Restart(Scenario):
         t = time.time()
         rb.restart()
         s["restart_seconds"] = time.time() - t
-        c = wait_until(lambda: (lambda c: c if c["access_key"] != root.access_key else None)(root_config(rb.api, m)),
-                       due1 + 40, "the rotation after the restart")
+        c = wait_rotated(rb.api, m, root.access_key, due1 + 40, "the rotation after the restart")
         s["first"] = c
         s["first_seen_at"] = time.time()
         due2 = parse_utc(c["next_vault_rotation"])
@@ -315,8 +326,7 @@ class Restart(Scenario):
         ok(rb.api("POST", "sys/plugins/reload/backend", {"mounts": [m]}), 200, 204)
         s["reloaded_at"] = time.time()
         key1 = c["access_key"]
-        c = wait_until(lambda: (lambda c: c if c["access_key"] != key1 else None)(root_config(rb.api, m)),
-                       due2 + 30, "the rotation after the reload")
+        c = wait_rotated(rb.api, m, key1, due2 + 30, "the rotation after the reload")
         s["second"] = c
         time.sleep(5)  # a second rotation for the same slot would show by now
         s["create_calls"] = create_calls(proxy, root.name)
@@ -331,28 +341,21 @@ class Restart(Scenario):
         ok(rb.api("POST", "sys/plugins/reload/backend", {"mounts": [m]}), 200, 204)
         s["reload_during_rotation_s"] = time.time() - t
         proxy.configure(delay={})
-        s["third"] = wait_until(lambda: (lambda c: c if c["access_key"] != key2 else None)(root_config(rb.api, m)),
-                                time.time() + 20, "the third rotation")
+        s["third"] = wait_rotated(rb.api, m, key2, time.time() + 20, "the third rotation")
         time.sleep(3)
         s["create_calls_after_third"] = create_calls(proxy, root.name)
         s["keys_after_third"] = root.keys()
         s["final"] = root_config(rb.api, m)
 
 
-class Failover(Scenario):
+class Failover(OwnServer):
     """3-node raft: kill -9 the active node right after the first rotation."""
-
-    def __init__(self, plugin_binary, moto):
-        super().__init__("failover")
-        self.plugin_binary, self.moto = plugin_binary, moto
-        self.iam = moto.client("iam")
 
     def body(self) -> None:
         import hacluster
 
         s = self.seen
-        proxy = faultproxy.FaultProxy(self.moto.endpoint).start()
-        self.cleanups.append(proxy.stop)
+        proxy = self.proxy()
         cluster = hacluster.Cluster(3, log_level="info")
         self.cleanups.append(cluster.close)
         t = time.time()
@@ -370,8 +373,7 @@ class Failover(Scenario):
         ok(leader.api("POST", f"sys/mounts/{m}", {"type": "aws"}), 204)
         configure(leader.api, m, proxy.url, root, rotation_period=SLOW_PERIOD)
         due1 = parse_utc(root_config(leader.api, m)["next_vault_rotation"])
-        c = wait_until(lambda: (lambda c: c if c["access_key"] != root.access_key else None)(
-            root_config(leader.api, m)), due1 + 30, "the first rotation")
+        c = wait_rotated(leader.api, m, root.access_key, due1 + 30, "the first rotation")
         os.kill(leader.pid, signal.SIGKILL)
         s["killed_at"] = time.time()
         s["first"] = c
@@ -382,8 +384,7 @@ class Failover(Scenario):
         time.sleep(max(0.0, due2 - 2 - time.time()))
         s["calls_before_due2"] = create_calls(proxy, root.name)
         key1 = c["access_key"]
-        c = wait_until(lambda: (lambda c: c if c["access_key"] != key1 else None)(root_config(new.api, m)),
-                       due2 + 40, "the second rotation on the new active node")
+        c = wait_rotated(new.api, m, key1, due2 + 40, "the second rotation on the new active node")
         s["second"] = c
         time.sleep(5)
         s["create_calls"] = create_calls(proxy, root.name)
@@ -417,12 +418,12 @@ def cron(bao, moto):
 
 @pytest.fixture(scope="module")
 def restart(plugin_binary, moto):
-    yield from _started(Restart(plugin_binary, moto))
+    yield from _started(Restart("restart", plugin_binary, moto))
 
 
 @pytest.fixture(scope="module")
 def failover(plugin_binary, moto):
-    yield from _started(Failover(plugin_binary, moto))
+    yield from _started(Failover("failover", plugin_binary, moto))
 
 
 @pytest.fixture(scope="module", autouse=True)
