@@ -1348,26 +1348,13 @@ class Soak:
         traffic = upgrade.Traffic(s.api, m, role, "upsts", rate=10.0, threads=4, seed=self.seed).start()
         time.sleep(run_s / 2)
         held = 3.0
-        before = self.proxy_stats().get("CreateUser", {}).get("delayed", 0)
-        self.proxy.configure(delay={"CreateUser": held})
-        inflight: dict[str, Any] = {}
-
-        def issue_inflight() -> None:
-            t1 = time.monotonic()
-            st, body = s.api("GET", f"{m2}/creds/{role2}")
-            inflight.update(status=st, body=body, seconds=time.monotonic() - t1)
-
-        th = threading.Thread(target=issue_inflight, daemon=True)
-        th.start()
-        deadline = time.monotonic() + 20
-        while self.proxy_stats().get("CreateUser", {}).get("delayed", 0) <= before and time.monotonic() < deadline:
-            time.sleep(0.02)
-        t_up = time.time()
         log_at = self.bao.log_size()
-        steps = upgrade.upgrade(self.bao.cli, name, [m, m2], target, new, devstack.sha256_file(target))
+        t_up = time.time()
+        # the upgrade, while an issue on the other mount of the plugin waits in CreateUser
+        inflight = self._inflight(s, f"{m2}/creds/{role2}", held, lambda: upgrade.upgrade(
+            self.bao.cli, name, [m, m2], target, new, devstack.sha256_file(target)))
+        steps = inflight["result"]
         t_done = time.time()
-        th.join(60)
-        self.proxy.configure(delay={})
         time.sleep(run_s / 2)
         traffic.finish()
 
@@ -1393,16 +1380,19 @@ class Soak:
         self.fig.check(sec, "`plugin info -version=<new>` works", with_v.returncode == 0, True, key="info_version")
         self.fig.add(sec, "`plugin info` without -version (a plugin that reports one)",
                      "404" if "Code: 404" in without.stderr else f"exit {without.returncode}")
-        ok_inflight = inflight.get("status") == 200 and bool((inflight.get("body") or {}).get("lease_id"))
-        self.fig.add(sec, f"issue held {held:.0f} s in CreateUser across the reload",
-                     "completed (lease)" if ok_inflight else f"HTTP {inflight.get('status')}: "
-                     f"{errors_text(inflight.get('body'))[:120]!r}; its user left to the WAL rollback")
-        if not ok_inflight:  # a client retries once
+        self.fig.add(sec, f"issue held {held:.0f} s in CreateUser on the other mount across the upgrade",
+                     inflight["outcome"])
+        if not inflight["issued"]:  # a client retries once
             retried = issuer(s, f"{m2}/creds/{role2}")(0)
             self.fig.check(sec, "... the client's retry of it worked", retried.ok, True, key="inflight_retry")
         self.fig.add(sec, "... the reload waited for it (s)", steps["reload_s"])
         self.fig.add(sec, "old process: Shutdown request -> exit (ms)",
                      upgrade.shutdown_to_exit_ms(self.bao.log_since(log_at), name))
+        # the same, with the issue on the mount being reloaded (no traffic now)
+        same = self._inflight(s, f"{m2}/creds/{role2}", held,
+                              lambda: self.bao.cli("plugin", "reload", f"-mounts={m2}", check=True))
+        self.fig.add(sec, f"issue held {held:.0f} s on the mount being reloaded", same["outcome"])
+        self.fig.add(sec, "... the reload waited for it (s)", same["seconds"])
         # leases the old version issued: renew and revoke under the new one
         old_leases = [lid for lid, at in traffic.leases if at < t_up]
         renewed = sum(1 for lid in old_leases
@@ -1419,6 +1409,29 @@ class Soak:
                            key=f"uncovered_{mount}")
             self.pending_rollback.append((s, mount, r, sec))
         self.late_checks.append(lambda: self._schedules_after_upgrade(s, m, srole, root, t_done))
+
+    def _inflight(self, s: Server, path: str, held: float, action: Callable[[], Any]) -> dict:
+        """An issue whose CreateUser the proxy holds ``held`` s, with ``action`` (a reload) run
+        while it waits: what became of the issue, what the action returned and its seconds."""
+        before = self.proxy_stats().get("CreateUser", {}).get("delayed", 0)
+        self.proxy.configure(delay={"CreateUser": held})
+        got: dict[str, Any] = {}
+        th = threading.Thread(target=lambda: got.update(zip(("status", "body"), s.api("GET", path))), daemon=True)
+        th.start()
+        deadline = time.monotonic() + 20
+        while self.proxy_stats().get("CreateUser", {}).get("delayed", 0) <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t = time.monotonic()
+        try:
+            result = action()
+        finally:
+            seconds = round(time.monotonic() - t, 2)
+            th.join(60)
+            self.proxy.configure(delay={})
+        issued = got.get("status") == 200 and bool((got.get("body") or {}).get("lease_id"))
+        outcome = "completed (lease)" if issued else (
+            f"HTTP {got.get('status')}: {errors_text(got.get('body'))[:120]!r}; its user left to the WAL rollback")
+        return dict(outcome=outcome, seconds=seconds, issued=issued, result=result)
 
     def _schedules_after_upgrade(self, s: Server, m: str, srole: str, root: str, t_done: float) -> None:
         """The root key (20 s) and the static role (60 s) rotated after the upgrade."""
