@@ -73,6 +73,7 @@ figures: build venv
 
 # Measures and prints, never asserts (scripts/bench.py); e.g. make bench BENCH_ARGS=--quick
 bench: build venv
+	cargo build --release --example floor
 	$(PY) scripts/bench.py --plugin $(BIN) $(BENCH_ARGS)
 
 # Measures and prints each figure beside its goal (scripts/soak.py); --strict makes a missed goal fail.

@@ -22,6 +22,14 @@ Faults (``modes``), one of them picked at random for a ``fraction`` of calls:
                     for the request's UserName (not forwarded): IAM's answer while a
                     user created a moment ago is not visible yet (not in the default mix)
 
+``rate_limit`` (null = off) makes the proxy behave like IAM under load: ``{"rate": 20, "burst": 20,
+"latency": 0.03, "per": "account"}`` keeps one token bucket (``rate`` calls/s, ``burst`` deep) per
+account -- the access key's account as moto sees it, so every key of one moto account shares it;
+``"per": "key"`` keys it by access key id instead -- and answers ``Throttling: Rate exceeded``
+(HTTP 400, not forwarded) when the bucket is empty; every call, throttled or not, is answered
+``latency`` seconds later than it would be (a real AWS round trip). Counted per Action under
+``faults.rate_limited``, and in all under ``rate_limit_stats`` (``allowed``, ``throttled``).
+
 Besides the dice, ``delay`` = ``{"Action": seconds}`` holds back every call of
 that action before forwarding it (no fault; used to make a ``kill -9`` land
 mid-issue); ``budget`` (an int, or null for no limit) is how many more faults may be
@@ -74,6 +82,15 @@ _ERRORS = {
 }
 
 
+def _access_key(headers) -> str:
+    """The access key id of a SigV4 request (``Credential=AKIA.../...``), ``""`` if unsigned."""
+    auth = headers.get("Authorization", "") or ""
+    marker = "Credential="
+    if marker not in auth:
+        return ""
+    return auth.split(marker, 1)[1].split("/", 1)[0]
+
+
 def aws_error_xml(kind: str, code: str, message: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -117,7 +134,10 @@ class FaultProxy:
             "seed": seed,
             "track_users": [],
             "budget": None,
+            "rate_limit": None,
         }
+        self._buckets: dict[str, list] = {}
+        self._rl = {"allowed": 0, "throttled": 0}
         self._counters: dict[str, dict[str, Any]] = {}
         self._users: dict[str, dict[str, int]] = {}
         self._in_flight = 0
@@ -178,13 +198,15 @@ class FaultProxy:
             self._counters = {}
             self._users = {}
             self._peak = self._in_flight
+            self._rl = {"allowed": 0, "throttled": 0}
 
     def stats(self) -> dict:
         with self._lock:
             return {"config": json.loads(json.dumps(self.config)),
                     "actions": json.loads(json.dumps(self._counters)),
                     "users": json.loads(json.dumps(self._users)),
-                    "in_flight_peak": self._peak}
+                    "in_flight_peak": self._peak,
+                    "rate_limit_stats": dict(self._rl)}
 
     def _enter(self) -> None:
         with self._lock:
@@ -222,6 +244,31 @@ class FaultProxy:
             if cfg["budget"] is not None:
                 cfg["budget"] -= 1
             return self._rng.choice(cfg["modes"])
+
+    def _rate_limited(self, headers: dict) -> Optional[bool]:
+        """None when the rate limit is off; else whether this call finds its bucket empty."""
+        with self._lock:
+            rl = self.config["rate_limit"]
+            if not rl:
+                return None
+            rate, burst = float(rl.get("rate", 20)), float(rl.get("burst", 20))
+            key = _access_key(headers)
+            if rl.get("per", "account") == "account":
+                key = "account"  # moto serves every access key from one default account here
+            now = time.monotonic()
+            tokens, last = self._buckets.get(key, [burst, now])
+            tokens = min(burst, tokens + (now - last) * rate)
+            limited = tokens < 1.0
+            if not limited:
+                tokens -= 1.0
+            self._buckets[key] = [tokens, now]
+            self._rl["throttled" if limited else "allowed"] += 1
+            return limited
+
+    def _latency(self) -> float:
+        with self._lock:
+            rl = self.config["rate_limit"]
+            return float(rl.get("latency", 0.03)) if rl else 0.0
 
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(seconds)
@@ -323,6 +370,8 @@ class _Handler(BaseHTTPRequestHandler):
             stub = p.config["stub"].get(action)
             slow = p.config["slow_seconds"]
         mode = p._decide(action)
+        limited = p._rate_limited(self.headers)
+        latency = p._latency()
         p._enter()
         counted = True
 
@@ -335,6 +384,13 @@ class _Handler(BaseHTTPRequestHandler):
                 p._leave()
 
         try:
+            if latency > 0:
+                p._sleep(latency)
+            if limited:
+                p._count(action, "faults", "rate_limited")
+                answered()
+                self._reply(400, aws_error_xml("Sender", "Throttling", "Rate exceeded"))
+                return
             if mode is not None:
                 p._count(action, "faults", mode)
             if mode in _ERRORS:

@@ -49,7 +49,8 @@ ROLE_FIELDS = {
     "credential_type": "string", "role_arns": "slice", "policy_arns": "slice", "policy_document": "string",
     "iam_groups": "slice", "iam_tags": "kv", "default_sts_ttl": "duration", "max_sts_ttl": "duration",
     "user_path": "string", "permissions_boundary_arn": "string", "mfa_serial_number": "string",
-    "session_tags": "kv", "external_id": "string",
+    "session_tags": "kv", "external_id": "string", "role_session_name": "string", "source_identity": "string",
+    "source_role_arn": "string", "source_external_id": "string", "no_lease": "bool",
 }
 STATIC_FIELDS = {"username": "string", "rotation_period": "duration", "assume_role_arn": "string",
                  "assume_role_session_name": "string", "external_id": "string", "single_key": "bool"}

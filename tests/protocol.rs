@@ -448,3 +448,42 @@ async fn role_cache_follows_writes_deletes_and_invalidations() {
         "{gone:?}"
     );
 }
+
+#[tokio::test]
+async fn role_list_cache_follows_writes_deletes_and_invalidations() {
+    let l = launch().await;
+    let storage = setup_mount(&l, "mountLIST", 8).await;
+    let mount = "mountLIST";
+    let keys = |r: &pb::HandleRequestReply| data_of(r)["keys"].clone();
+    let role = json!({"credential_type": "iam_user", "policy_arns": "arn:aws:iam::aws:policy/A"});
+    for name in ["roles/a", "roles/b"] {
+        let w = call(&l, mount, "update", name, role.clone()).await;
+        assert!(w.err.is_none(), "{w:?}");
+    }
+    let listed = call(&l, mount, "list", "roles", json!({})).await;
+    assert_eq!(keys(&listed), json!(["a", "b"]));
+
+    // A role stored behind the plugin's back (another node) shows once the server says so.
+    storage.put_json("role/c", &role);
+    let cached = call(&l, mount, "list", "roles", json!({})).await;
+    assert_eq!(keys(&cached), json!(["a", "b"]));
+    l.backend()
+        .invalidate_key(with_mount(
+            mount,
+            pb::InvalidateKeyArgs {
+                key: "role/c".into(),
+            },
+        ))
+        .await
+        .expect("invalidate");
+    let fresh = call(&l, mount, "list", "roles", json!({})).await;
+    assert_eq!(keys(&fresh), json!(["a", "b", "c"]));
+
+    // The plugin's own writes and deletes show at once.
+    let d = call(&l, mount, "delete", "roles/a", json!({})).await;
+    assert!(d.err.is_none(), "{d:?}");
+    let w = call(&l, mount, "update", "roles/z", role.clone()).await;
+    assert!(w.err.is_none(), "{w:?}");
+    let after = call(&l, mount, "list", "roles", json!({})).await;
+    assert_eq!(keys(&after), json!(["b", "c", "z"]));
+}

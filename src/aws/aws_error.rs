@@ -176,6 +176,17 @@ pub(crate) fn is_throttling<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     code_says || status_says
 }
 
+/// Whether an AWS error answer's body asks us to slow down: its `<Code>` (IAM and STS answer
+/// in XML) is one of the throttling codes. Read where no SDK error exists yet (the HTTP layer,
+/// the metrics interceptor).
+pub(crate) fn says_slow_down(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    text.split("<Code>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</Code>").next())
+        .any(|code| THROTTLING_CODES.contains(&code.trim()))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -260,6 +271,15 @@ pub(crate) mod tests {
 
         let e: SdkError<CreateUserError> = SdkError::timeout_error("too slow");
         assert!(aws_error_text(&e).starts_with("request to AWS timed out: "));
+    }
+
+    #[test]
+    fn error_bodies_that_ask_to_slow_down() {
+        let iam = br#"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"#;
+        assert!(says_slow_down(iam));
+        let other = br#"<ErrorResponse><Error><Code>NoSuchEntity</Code><Message>Throttling is not this</Message></Error></ErrorResponse>"#;
+        assert!(!says_slow_down(other));
+        assert!(!says_slow_down(b"not xml"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! endpoint fallback; and clients acting in another account through `AssumeRole`.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -11,6 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ use crate::framework::Error;
 use super::aws_error::AwsFailure;
 use super::config_root::RootConfig;
 use super::metrics::{AwsCallMetrics, Metrics};
+use super::pacer::{PacedHttpClient, Pacers};
 
 /// Connect timeout for AWS endpoints.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,6 +134,57 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// What every client of a mount reports to and is paced by: the mount's metrics and its
+/// per-account pacers. `None` in either leaves that out (unit tests, one-off clients).
+#[derive(Clone, Default)]
+pub(crate) struct CallContext {
+    pub(crate) metrics: Option<Arc<Metrics>>,
+    pub(crate) pacers: Option<Arc<Pacers>>,
+}
+
+impl CallContext {
+    /// The process's HTTPS client, paced for `service` of `account` when this context paces.
+    fn http_client(&self, service: &'static str, account: &str) -> SharedHttpClient {
+        let shared = shared_http_client();
+        match &self.pacers {
+            Some(pacers) => SharedHttpClient::new(PacedHttpClient::new(
+                shared,
+                pacers.get(service, account),
+                self.metrics.clone(),
+            )),
+            None => shared,
+        }
+    }
+}
+
+/// One HTTPS client (connection pool, TLS configuration, root certificates) for every SDK client
+/// of the process, whatever its mount or credentials: each extra mount then costs its caches,
+/// not another TLS stack. The SDK's default client (hyper 1, rustls with aws-lc, the proxy from
+/// `HTTPS_PROXY`/`NO_PROXY`, the connector timeouts each client asks for), built once.
+fn shared_http_client() -> SharedHttpClient {
+    static SHARED: OnceLock<SharedHttpClient> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            aws_smithy_http_client::Builder::new().build_with_connector_fn(
+                |settings, components| {
+                    let mut conn = aws_smithy_http_client::ConnectorBuilder::default()
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+                        ));
+                    conn.set_connector_settings(settings.cloned());
+                    if let Some(c) = components {
+                        conn.set_sleep_impl(c.sleep_impl());
+                    }
+                    conn.set_proxy_config(Some(
+                        aws_smithy_http_client::proxy::ProxyConfig::from_env(),
+                    ));
+                    conn.build()
+                },
+            )
+        })
+        .clone()
+}
+
 /// Shared SDK config for `creds` (static or default chain) in `region`.
 pub(crate) async fn sdk_config(
     creds: Option<Credentials>,
@@ -145,39 +199,43 @@ pub(crate) async fn sdk_config(
         .retry_config(retry_config(max_retries))
         .timeout_config(timeouts())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    loader = loader.http_client(shared_http_client());
     if let Some(c) = creds {
         loader = loader.credentials_provider(c);
     }
     loader.load().await
 }
 
-/// An IAM client whose calls are recorded in `metrics`.
+/// An IAM client for `account` (`""`: the mount's own), recorded and paced as `ctx` says.
 pub(crate) fn iam_client_with(
     sdk: &aws_config::SdkConfig,
     endpoint: &str,
-    metrics: Option<&Arc<Metrics>>,
+    ctx: &CallContext,
+    account: &str,
 ) -> aws_sdk_iam::Client {
     let mut b = aws_sdk_iam::config::Builder::from(sdk).retry_partition(retry_partition("iam"));
-    if let Some(m) = metrics {
+    if let Some(m) = &ctx.metrics {
         b = b.interceptor(AwsCallMetrics(m.clone()));
     }
+    b = b.http_client(ctx.http_client("IAM", account));
     if !endpoint.is_empty() {
         b = b.endpoint_url(endpoint);
     }
     aws_sdk_iam::Client::from_conf(b.build())
 }
 
-/// An STS client whose calls are recorded in `metrics`.
+/// An STS client of the mount's own account, recorded and paced as `ctx` says.
 pub(crate) fn sts_client_with(
     sdk: &aws_config::SdkConfig,
     endpoint: &str,
     region: &str,
-    metrics: Option<&Arc<Metrics>>,
+    ctx: &CallContext,
 ) -> aws_sdk_sts::Client {
     let mut b = aws_sdk_sts::config::Builder::from(sdk).retry_partition(retry_partition("sts"));
-    if let Some(m) = metrics {
+    if let Some(m) = &ctx.metrics {
         b = b.interceptor(AwsCallMetrics(m.clone()));
     }
+    b = b.http_client(ctx.http_client("STS", ""));
     if !endpoint.is_empty() {
         b = b.endpoint_url(endpoint);
         if !region.is_empty() {
@@ -193,12 +251,12 @@ pub(crate) fn sts_client_with(
 pub(crate) fn sts_endpoints(
     sdk: &aws_config::SdkConfig,
     cfg: &RootConfig,
-    metrics: Option<&Arc<Metrics>>,
+    ctx: &CallContext,
 ) -> Vec<StsEndpoint> {
     if cfg.sts_endpoint.is_empty() {
         return vec![StsEndpoint {
             label: "the default STS endpoint".to_string(),
-            client: sts_client_with(sdk, "", "", metrics),
+            client: sts_client_with(sdk, "", "", ctx),
         }];
     }
     let first = std::iter::once((cfg.sts_endpoint.as_str(), cfg.sts_region.as_str()));
@@ -211,27 +269,19 @@ pub(crate) fn sts_endpoints(
         .chain(rest)
         .map(|(endpoint, region)| StsEndpoint {
             label: endpoint.to_string(),
-            client: sts_client_with(sdk, endpoint, region, metrics),
+            client: sts_client_with(sdk, endpoint, region, ctx),
         })
         .collect()
 }
 
 /// Builds both clients from the root config.
-pub(crate) async fn build(cfg: &RootConfig) -> Result<Clients, ClientError> {
-    build_recorded(cfg, None).await
-}
-
-/// Builds both clients, recording their calls in `metrics`.
-pub(crate) async fn build_recorded(
-    cfg: &RootConfig,
-    metrics: Option<&Arc<Metrics>>,
-) -> Result<Clients, ClientError> {
+pub(crate) async fn build(cfg: &RootConfig, ctx: &CallContext) -> Result<Clients, ClientError> {
     let creds = static_credentials(&cfg.access_key, &cfg.secret_key)?;
     let sdk = sdk_config(creds, effective_region(&cfg.region), cfg.max_retries).await;
     Ok(Clients {
         config: Arc::new(cfg.clone()),
-        iam: iam_client_with(&sdk, &cfg.iam_endpoint, metrics),
-        sts: sts_endpoints(&sdk, cfg, metrics),
+        iam: iam_client_with(&sdk, &cfg.iam_endpoint, ctx, ""),
+        sts: sts_endpoints(&sdk, cfg, ctx),
     })
 }
 
@@ -240,11 +290,12 @@ pub(crate) async fn build_with_keys(
     cfg: &RootConfig,
     access_key: &str,
     secret_key: &str,
+    ctx: &CallContext,
 ) -> Result<Clients, ClientError> {
     let mut c = cfg.clone();
     c.access_key = access_key.to_string();
     c.secret_key = secret_key.to_string();
-    build(&c).await
+    build(&c, ctx).await
 }
 
 /// A failed STS call: the last meaningful AWS answer, or every endpoint unreachable.
@@ -315,8 +366,31 @@ pub(crate) struct AssumeTarget<'a> {
 pub(crate) async fn assumed_iam_client(
     root: &Clients,
     target: &AssumeTarget<'_>,
-    metrics: Option<&Arc<Metrics>>,
+    ctx: &CallContext,
 ) -> Result<aws_sdk_iam::Client, Error> {
+    let prefix = format!("unable to assume role {}", target.role_arn);
+    let session = assume_target(root, target, &prefix).await?;
+    let sdk = session_sdk(&root.config, &session, "static-role-assume-role").await;
+    Ok(iam_client_with(
+        &sdk,
+        &root.config.iam_endpoint,
+        ctx,
+        account_of_arn(target.role_arn),
+    ))
+}
+
+/// The account id of an ARN (`arn:aws:iam::<account>:role/...`), `""` when it has none.
+fn account_of_arn(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
+/// `AssumeRole` into `target` with `root`'s credentials (STS fallback included); errors carry
+/// `prefix`, as [`StsFailure::into_error`] words them.
+pub(crate) async fn assume_target(
+    root: &Clients,
+    target: &AssumeTarget<'_>,
+    prefix: &str,
+) -> Result<aws_sdk_sts::types::Credentials, Error> {
     let out = with_sts_fallback(root, |sts| {
         let mut b = sts
             .assume_role()
@@ -328,20 +402,41 @@ pub(crate) async fn assumed_iam_client(
         b.send()
     })
     .await
-    .map_err(|f| f.into_error(&format!("unable to assume role {}", target.role_arn)))?;
-    let c = out
-        .credentials()
-        .ok_or_else(|| Error::internal("AssumeRole returned no credentials"))?;
+    .map_err(|f| f.into_error(prefix))?;
+    out.credentials
+        .ok_or_else(|| Error::internal("AssumeRole returned no credentials"))
+}
+
+/// SDK config that signs with `session`'s credentials, in the mount's region, with its retries.
+async fn session_sdk(
+    cfg: &RootConfig,
+    session: &aws_sdk_sts::types::Credentials,
+    source: &'static str,
+) -> aws_config::SdkConfig {
     let creds = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
+        session.access_key_id(),
+        session.secret_access_key(),
+        Some(session.session_token().to_string()),
         None,
-        "static-role-assume-role",
+        source,
     );
+    sdk_config(Some(creds), effective_region(&cfg.region), cfg.max_retries).await
+}
+
+/// IAM and STS clients that sign with `session`'s credentials on `root`'s endpoints (STS
+/// fallbacks included): the intermediate role of role chaining.
+pub(crate) async fn session_clients(
+    root: &Clients,
+    session: &aws_sdk_sts::types::Credentials,
+    ctx: &CallContext,
+) -> Clients {
     let cfg = &root.config;
-    let sdk = sdk_config(Some(creds), effective_region(&cfg.region), cfg.max_retries).await;
-    Ok(iam_client_with(&sdk, &cfg.iam_endpoint, metrics))
+    let sdk = session_sdk(cfg, session, "role-chaining-source").await;
+    Clients {
+        config: cfg.clone(),
+        iam: iam_client_with(&sdk, &cfg.iam_endpoint, ctx, ""),
+        sts: sts_endpoints(&sdk, cfg, ctx),
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +459,15 @@ mod tests {
             retry_config(-1).max_attempts(),
             RetryConfig::standard().max_attempts()
         );
+    }
+
+    #[test]
+    fn the_account_of_an_arn() {
+        assert_eq!(
+            account_of_arn("arn:aws:iam::111122223333:role/x"),
+            "111122223333"
+        );
+        assert_eq!(account_of_arn("not-an-arn"), "");
     }
 
     #[test]

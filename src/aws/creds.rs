@@ -13,13 +13,15 @@ use crate::framework::{
 };
 use crate::gocompat::quote::go_quote;
 
+use super::chain::ChainSource;
 use super::clients::Clients;
 use super::credential::CredentialType;
 use super::iam_user::{self, UserSpec};
-use super::roles::{not_found, RoleEntry};
+use super::roles::{not_found, RoleEntry, CHAINED_MAX_TTL_SECS};
 use super::secret::iam_user_response;
-use super::sts::{self, effective_ttl, StsRequest};
-use super::username::{generate_username, normalize, NameKind};
+use super::session_identity::{self, SessionIdentity};
+use super::sts::{self, effective_ttl, AssumeSpec, StsRequest};
+use super::username::{generate_username, NameKind};
 use super::AwsBackend;
 
 /// A `creds/` or `sts/` request, parsed and checked.
@@ -39,8 +41,11 @@ enum Params {
         ttl: i64,
         /// One of the role's `role_arns`.
         role_arn: String,
-        /// The caller's `role_session_name`, normalised; `None` generates one.
-        session_name: Option<String>,
+        /// Session name (the role's template, else the caller's, normalised; `None`
+        /// generates one), tags and source identity.
+        identity: SessionIdentity,
+        /// The intermediate role of a chained role (`source_role_arn`).
+        chain: Option<ChainSource>,
     },
     FederationToken {
         ttl: i64,
@@ -52,9 +57,21 @@ enum Params {
     },
 }
 
+impl Params {
+    /// The credential type these parameters are for.
+    fn credential_type(&self) -> CredentialType {
+        match self {
+            Params::IamUser => CredentialType::IamUser,
+            Params::AssumedRole { .. } => CredentialType::AssumedRole,
+            Params::FederationToken { .. } => CredentialType::FederationToken,
+            Params::SessionToken { .. } => CredentialType::SessionToken,
+        }
+    }
+}
+
 impl IssueRequest {
     /// Reads the type-specific fields of a request for `role`, in Vault's order: the TTL, then
-    /// the role ARN (`path_user.go`).
+    /// the role ARN (`path_user.go`); then what `assumed_role` sessions say about who asked.
     async fn parse(
         ctx: &Ctx<AwsBackend>,
         role_name: String,
@@ -64,13 +81,29 @@ impl IssueRequest {
         let f = &ctx.fields;
         let params = match kind {
             CredentialType::IamUser => Params::IamUser,
-            CredentialType::AssumedRole => Params::AssumedRole {
-                ttl: sts_ttl(ctx, &role).await?,
-                role_arn: choose_role_arn(&role, &role_name, &f.string("role_arn"))?,
-                session_name: Some(f.string("role_session_name"))
-                    .filter(|s| !s.is_empty())
-                    .map(|s| normalize(&s)),
-            },
+            CredentialType::AssumedRole => {
+                let chain = chain_source(&role);
+                let ttl = sts_ttl(ctx, &role).await?;
+                if chain.is_some() {
+                    check_chained_ttl(ttl, &role_name)?;
+                }
+                let role_arn = choose_role_arn(&role, &role_name, &f.string("role_arn"))?;
+                let requested_name = Some(f.string("role_session_name")).filter(|s| !s.is_empty());
+                let identity = session_identity::resolve(
+                    &role,
+                    &role_name,
+                    requested_name,
+                    &ctx.req.entity_id,
+                    &ctx.system,
+                )
+                .await?;
+                Params::AssumedRole {
+                    ttl,
+                    role_arn,
+                    identity,
+                    chain,
+                }
+            }
             CredentialType::FederationToken => Params::FederationToken {
                 ttl: sts_ttl(ctx, &role).await?,
             },
@@ -93,13 +126,33 @@ impl IssueRequest {
             role: &self.role,
             display_name: &self.display_name,
             ttl,
+            lease: !self.role.sts.no_lease,
         }
     }
 }
 
+/// The intermediate role of a chained role, if it is one.
+fn chain_source(role: &RoleEntry) -> Option<ChainSource> {
+    (!role.sts.source_role_arn.is_empty()).then(|| ChainSource {
+        role_arn: role.sts.source_role_arn.clone(),
+        external_id: role.sts.source_external_id.clone(),
+    })
+}
+
+/// AWS refuses a chained session longer than 1h; say so before asking it.
+fn check_chained_ttl(ttl: i64, role_name: &str) -> Result<(), Error> {
+    if ttl <= CHAINED_MAX_TTL_SECS {
+        return Ok(());
+    }
+    Err(Error::bad(format!(
+        "ttl of {ttl} seconds is more than the {CHAINED_MAX_TTL_SECS} seconds (1h) AWS allows for a session obtained by role chaining: Vault role {} has a source_role_arn",
+        go_quote(role_name)
+    )))
+}
+
 /// The STS session lifetime for this request (the mount's max lease TTL comes from the server).
 async fn sts_ttl(ctx: &Ctx<AwsBackend>, role: &RoleEntry) -> Result<i64, Error> {
-    let mount_max = ctx.system.max_lease_ttl().await?;
+    let mount_max = ctx.backend.mount_max_ttl(&ctx.system).await?;
     Ok(effective_ttl(ctx.fields.opt_int("ttl"), role, mount_max))
 }
 
@@ -160,18 +213,40 @@ async fn run(ctx: &Ctx<AwsBackend>, req: &IssueRequest) -> Result<Response, Erro
         .clients(&ctx.storage)
         .await
         .map_err(|e| Error::bad(e.to_string()))?;
-    match &req.params {
-        Params::IamUser => issue_iam_user(ctx, &clients, req).await,
+    let started = Instant::now();
+    let sts = match &req.params {
+        Params::IamUser => return issue_iam_user(ctx, &clients, req).await,
         Params::AssumedRole {
             ttl,
             role_arn,
-            session_name,
-        } => sts::assume_role(&clients, &req.sts(*ttl), role_arn, session_name.as_deref()).await,
+            identity,
+            chain,
+        } => {
+            let chained = match chain {
+                Some(source) => Some(
+                    ctx.backend
+                        .chain
+                        .clients(&clients, source, &ctx.backend.call_context())
+                        .await?,
+                ),
+                None => None,
+            };
+            let spec = AssumeSpec {
+                role_arn,
+                identity,
+                signer: chained.as_deref().unwrap_or(&clients),
+            };
+            sts::assume_role(&clients, &req.sts(*ttl), spec).await
+        }
         Params::FederationToken { ttl } => sts::federation_token(&clients, &req.sts(*ttl)).await,
         Params::SessionToken { ttl, mfa_code } => {
             sts::session_token(&clients, &req.sts(*ttl), mfa_code).await
         }
-    }
+    };
+    ctx.backend
+        .metrics
+        .issue_phase(req.params.credential_type().as_str(), "aws", started);
+    sts
 }
 
 async fn issue_iam_user(
@@ -207,7 +282,7 @@ async fn issue_iam_user(
     .await?;
     tracing::info!(role = %req.role_name, username = %user.username, access_key = %user.key.access_key_id, "issued iam_user credentials");
     let lease = ctx.backend.lease_config(&ctx.storage).await?;
-    Ok(iam_user_response(user, role, lease))
+    Ok(iam_user_response(user, &req.role_name, role, lease))
 }
 
 /// `creds/<name>` and `sts/<name>`.

@@ -19,6 +19,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
+use super::aws_error::says_slow_down;
+
 /// Latency buckets, seconds.
 const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -102,6 +104,17 @@ const HELP: &[(&str, &str, &str)] = &[
         "AWS answers that said slow down (each attempt), by service and operation.",
     ),
     (
+        "vault_aws_issue_phase_seconds",
+        "histogram",
+        "Time each phase of an issue took (wal_put, aws, wal_delete), by credential type: where an \
+         issue's time goes.",
+    ),
+    (
+        "vault_aws_pacer_wait_seconds",
+        "histogram",
+        "Time an AWS call waited for its turn at the account's client-side rate limit, by service.",
+    ),
+    (
         "vault_aws_static_rotations_total",
         "counter",
         "Static role rotations by outcome.",
@@ -182,6 +195,18 @@ impl Metrics {
         );
     }
 
+    /// Records how long one phase of an issue took (`wal_put`, `aws`, `wal_delete`).
+    pub(crate) fn issue_phase(&self, cred_type: &str, phase: &'static str, started: Instant) {
+        self.observe(
+            "vault_aws_issue_phase_seconds",
+            vec![
+                ("type", cred_type.to_string()),
+                ("phase", phase.to_string()),
+            ],
+            started.elapsed(),
+        );
+    }
+
     /// The exposition text, with the given gauges appended.
     pub(crate) fn render(&self, gauges: &[(&'static str, f64)]) -> String {
         let mut out = String::new();
@@ -245,19 +270,6 @@ fn call_names(cfg: &ConfigBag) -> (String, String) {
     cfg.load::<Metadata>()
         .map(|m| (m.service().to_string(), m.name().to_string()))
         .unwrap_or_default()
-}
-
-/// Whether an AWS answer body carries one of the throttling codes.
-fn says_slow_down(body: &[u8]) -> bool {
-    let t = String::from_utf8_lossy(body);
-    [
-        "<Code>Throttling</Code>",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-    ]
-    .iter()
-    .any(|c| t.contains(c))
 }
 
 /// The class of a failed attempt (`None` when it succeeded), for the retry counter.

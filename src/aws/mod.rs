@@ -7,6 +7,7 @@
 //! credential type) → `iam_user/` or `sts.rs` (the AWS calls) → `secret.rs` (the lease shape).
 
 mod aws_error;
+mod chain;
 mod clients;
 mod config_lease;
 mod config_root;
@@ -15,12 +16,14 @@ mod creds;
 mod iam_user;
 mod metrics;
 mod metrics_path;
+mod pacer;
 mod pages;
 mod roles;
 mod rollback;
 mod root_rotation;
 mod rotate_root;
 mod secret;
+mod session_identity;
 mod static_roles;
 mod sts;
 mod username;
@@ -36,7 +39,7 @@ use tokio::sync::Mutex;
 use crate::framework::storage::Storage;
 use crate::framework::{Error, Framework, SpecialPaths};
 
-use clients::{ClientError, Clients};
+use clients::{CallContext, ClientError, Clients};
 use config_root::RootConfig;
 
 /// Per-mount state. Durable state lives in storage; this holds caches only,
@@ -62,8 +65,14 @@ pub struct AwsBackend {
     lease_generation: AtomicU64,
     /// This mount's counters and histograms (`metrics` path).
     metrics: Arc<metrics::Metrics>,
+    /// This mount's AWS call pacers, one per account and service.
+    pacers: Arc<pacer::Pacers>,
     /// Roles read from storage.
     roles: roles::RoleCache,
+    /// The mount's max lease TTL and when it was read (see [`AwsBackend::mount_max_ttl`]).
+    max_ttl: std::sync::Mutex<Option<(std::time::Instant, Duration)>>,
+    /// Intermediate sessions of chained roles (`source_role_arn`).
+    chain: chain::ChainCache,
 }
 
 impl AwsBackend {
@@ -92,11 +101,19 @@ impl AwsBackend {
             .await
             .map_err(|e| ClientError::Config(e.to_string()))?
             .unwrap_or_else(RootConfig::new_default);
-        let built = Arc::new(clients::build_recorded(&cfg, Some(&self.metrics)).await?);
+        let built = Arc::new(clients::build(&cfg, &self.call_context()).await?);
         if let Ok(mut slot) = self.clients.write() {
             *slot = Some((gen, built.clone()));
         }
         Ok(built)
+    }
+
+    /// How this mount's AWS clients report and pace their calls.
+    fn call_context(&self) -> CallContext {
+        CallContext {
+            metrics: Some(self.metrics.clone()),
+            pacers: Some(self.pacers.clone()),
+        }
     }
 
     /// `config/lease` (defaults when unset), cached until it changes.
@@ -118,6 +135,27 @@ impl AwsBackend {
         Ok(cfg)
     }
 
+    /// The mount's max lease TTL (caps STS sessions), asked of the server at most every
+    /// [`MAX_TTL_REFRESH`]. Asking on every request would add a round trip to the server to each
+    /// STS issue; a `secrets tune` of the max TTL takes effect here within that time (the server
+    /// itself caps every lease at once).
+    async fn mount_max_ttl(
+        &self,
+        system: &crate::framework::storage::SystemView,
+    ) -> Result<Duration, Error> {
+        let now = std::time::Instant::now();
+        if let Some((at, ttl)) = self.max_ttl.lock().ok().and_then(|c| *c) {
+            if now.duration_since(at) < MAX_TTL_REFRESH {
+                return Ok(ttl);
+            }
+        }
+        let ttl = system.max_lease_ttl().await?;
+        if let Ok(mut c) = self.max_ttl.lock() {
+            *c = Some((now, ttl));
+        }
+        Ok(ttl)
+    }
+
     /// Forgets the cached `config/lease`.
     fn drop_lease_config(&self) {
         self.lease_generation.fetch_add(1, Ordering::SeqCst);
@@ -126,6 +164,7 @@ impl AwsBackend {
     /// Forgets the cached clients (config changed here or on another node).
     fn drop_clients(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        self.chain.clear();
     }
 
     /// Schedules the next rotation of static role `name`.
@@ -169,6 +208,9 @@ the \"roles/\" endpoints before any access keys can be generated.";
 pub fn version() -> String {
     crate::plugin::version::reported()
 }
+
+/// How long a read of the mount's max lease TTL is used before asking the server again.
+const MAX_TTL_REFRESH: Duration = Duration::from_secs(10);
 
 /// How long Cleanup lets a root rotation under way finish before it is cut off (its WAL entry
 /// then covers the key it may have made).

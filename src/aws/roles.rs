@@ -7,9 +7,12 @@
 //! is swapped either way. Roles are cached per mount ([`RoleCache`]) because every `creds/`
 //! request reads one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -23,6 +26,12 @@ use crate::gocompat::{json, quote::go_quote};
 
 use super::credential::CredentialType;
 use super::AwsBackend;
+
+mod sts_options;
+pub(crate) use sts_options::{
+    fits_tag_value, is_aws_name, StsOptions, CHAINED_MAX_TTL_SECS, SESSION_NAME_RULE,
+    SOURCE_IDENTITY_RULE, TAG_VALUE_RULE,
+};
 
 /// Storage prefix of roles.
 pub(crate) const ROLE_PREFIX: &str = "role/";
@@ -92,6 +101,9 @@ pub(crate) struct RoleEntry {
     /// Vault only: `SerialNumber` on GetSessionToken.
     #[serde(deserialize_with = "null_as_default")]
     pub(crate) mfa_serial_number: String,
+    /// Ours: identity templates, role chaining, `no_lease` (keys absent when unset).
+    #[serde(flatten)]
+    pub(crate) sts: StsOptions,
 }
 
 /// Parsed write input: `None` = field absent from the request. Durations here in seconds.
@@ -115,6 +127,8 @@ pub(crate) struct RoleInput {
     pub(crate) session_tags: Option<BTreeMap<String, String>>,
     pub(crate) external_id: Option<String>,
     pub(crate) mfa_serial_number: Option<String>,
+    /// Ours: see [`StsOptions`].
+    pub(crate) sts: sts_options::StsOptionsInput,
     /// Deprecated `arn`; `Some("")` counts as absent, as in Vault.
     pub(crate) legacy_arn: Option<String>,
     /// Deprecated `policy`; `Some("")` counts as absent, as in Vault.
@@ -220,6 +234,7 @@ pub(crate) fn apply_write(
     if let Some(external_id) = input.external_id {
         entry.external_id = external_id;
     }
+    input.sts.merge_into(&mut entry.sts);
 
     if let Some(raw) = legacy {
         entry = migrate_legacy(&raw);
@@ -353,6 +368,7 @@ impl RoleEntry {
             "mfa_serial_number".into(),
             Value::String(self.mfa_serial_number.clone()),
         );
+        self.sts.read_into(&mut data);
         if !self.invalid_data.is_empty() {
             data.insert(
                 "invalid_data".into(),
@@ -489,7 +505,7 @@ impl RoleEntry {
                     CredentialType::IamUser
                 ));
             }
-            if let Err(why) = validate_managed_policy_arn(&self.permissions_boundary_arn) {
+            if let Err(why) = validate_iam_arn(&self.permissions_boundary_arn, "policy") {
                 errors.push(format!("invalid permissions_boundary_arn parameter: {why}"));
             }
         }
@@ -516,6 +532,7 @@ impl RoleEntry {
         if !self.external_id.is_empty() && !any(|r| r.assume_fields) {
             errors.push(assume_only("external_id"));
         }
+        errors.extend(sts_options::validation_errors(self, &types));
         errors
     }
 }
@@ -582,8 +599,9 @@ fn parse_arn(arn: &str) -> Result<ParsedArn<'_>, &'static str> {
     }
 }
 
-/// A permissions boundary must be an IAM policy ARN; the reason text is Vault's.
-fn validate_managed_policy_arn(arn: &str) -> Result<(), String> {
+/// `arn` must name an IAM resource of `resource_type` (`policy` for a permissions boundary,
+/// `role` for a chaining source); the reason texts are Vault's.
+fn validate_iam_arn(arn: &str, resource_type: &str) -> Result<(), String> {
     let parsed = parse_arn(arn).map_err(str::to_string)?;
     if parsed.service != "iam" {
         return Err(format!(
@@ -591,9 +609,13 @@ fn validate_managed_policy_arn(arn: &str) -> Result<(), String> {
             parsed.service
         ));
     }
-    if !parsed.resource.starts_with("policy/") {
+    let is_type = parsed
+        .resource
+        .strip_prefix(resource_type)
+        .is_some_and(|rest| rest.starts_with('/'));
+    if !is_type {
         return Err(format!(
-            "expected a resource type of policy but got {}",
+            "expected a resource type of {resource_type} but got {}",
             parsed.resource
         ));
     }
@@ -714,13 +736,31 @@ pub(crate) async fn load_role(
     Ok(Some(migrated))
 }
 
-/// Roles read from storage, by name, so `creds/` and `roles/` reads skip a storage round trip.
-/// Dropped on every write, delete and Invalidate of the role, and on Initialize.
-#[derive(Default)]
+/// How many roles a mount keeps in memory. Reads of more roles than this still work (they
+/// read storage); the bound keeps a mount with tens of thousands of roles from holding them all.
+pub(crate) const ROLE_CACHE_CAPACITY: usize = 1024;
+
+/// Roles read from storage, by name, and the list of role names, so `creds/` and `roles/`
+/// requests skip storage round trips. Both are dropped on every write, delete and Invalidate of
+/// a role, and on Initialize; a read that raced with such a change is not cached.
 pub(crate) struct RoleCache {
-    roles: RwLock<HashMap<String, Arc<RoleEntry>>>,
-    /// Bumped whenever a role may have changed; a read that raced with a change is not cached.
+    roles: Mutex<LruCache<String, Arc<RoleEntry>>>,
+    /// `LIST roles`: the names under `role/` and `policy/`, as storage lists them.
+    names: Mutex<Option<Arc<Vec<String>>>>,
+    /// Bumped whenever a role may have changed.
     generation: AtomicU64,
+}
+
+impl Default for RoleCache {
+    fn default() -> Self {
+        Self {
+            roles: Mutex::new(LruCache::new(
+                NonZeroUsize::new(ROLE_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
+            )),
+            names: Mutex::new(None),
+            generation: AtomicU64::new(0),
+        }
+    }
 }
 
 impl RoleCache {
@@ -730,7 +770,12 @@ impl RoleCache {
         storage: &Storage,
         name: &str,
     ) -> Result<Option<Arc<RoleEntry>>, Error> {
-        if let Some(r) = self.roles.read().ok().and_then(|m| m.get(name).cloned()) {
+        if let Some(r) = self
+            .roles
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(name).cloned())
+        {
             return Ok(Some(r));
         }
         let gen = self.generation.load(Ordering::SeqCst);
@@ -738,29 +783,48 @@ impl RoleCache {
             return Ok(None);
         };
         let loaded = Arc::new(loaded);
-        if let Ok(mut m) = self.roles.write() {
+        if let Ok(mut m) = self.roles.lock() {
             // Checked under the lock that forget also takes, so a change that happened while we
             // read storage is never overwritten by what we read before it.
             if self.generation.load(Ordering::SeqCst) == gen {
-                m.insert(name.to_string(), loaded.clone());
+                m.put(name.to_string(), loaded.clone());
             }
         }
         Ok(Some(loaded))
     }
 
-    /// Forgets role `name` (written, deleted, or changed on another node).
+    /// The names of every role (new and legacy), from the cache or from storage.
+    pub(crate) async fn names(&self, storage: &Storage) -> Result<Arc<Vec<String>>, Error> {
+        if let Some(n) = self.names.lock().ok().and_then(|n| n.clone()) {
+            return Ok(n);
+        }
+        let gen = self.generation.load(Ordering::SeqCst);
+        let mut keys = storage.list(ROLE_PREFIX).await?;
+        keys.extend(storage.list(LEGACY_PREFIX).await?);
+        let keys = Arc::new(keys);
+        if let Ok(mut n) = self.names.lock() {
+            if self.generation.load(Ordering::SeqCst) == gen {
+                *n = Some(keys.clone());
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Forgets role `name` (written, deleted, or changed on another node) and the name list.
     pub(crate) fn forget(&self, name: &str) {
-        if let Ok(mut m) = self.roles.write() {
+        if let (Ok(mut m), Ok(mut n)) = (self.roles.lock(), self.names.lock()) {
             self.generation.fetch_add(1, Ordering::SeqCst);
-            m.remove(name);
+            m.pop(name);
+            *n = None;
         }
     }
 
     /// Forgets every role.
     pub(crate) fn forget_all(&self) {
-        if let Ok(mut m) = self.roles.write() {
+        if let (Ok(mut m), Ok(mut n)) = (self.roles.lock(), self.names.lock()) {
             self.generation.fetch_add(1, Ordering::SeqCst);
             m.clear();
+            *n = None;
         }
     }
 
@@ -791,6 +855,7 @@ fn parse_input(ctx: &Ctx<AwsBackend>) -> RoleInput {
         session_tags: f.opt_kv("session_tags"),
         external_id: f.opt_string("external_id"),
         mfa_serial_number: f.opt_string("mfa_serial_number"),
+        sts: sts_options::StsOptionsInput::parse(f),
         legacy_arn: f.opt_string("arn"),
         legacy_policy: f.opt_string("policy"),
     }
@@ -846,9 +911,8 @@ async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
 }
 
 async fn list(ctx: Ctx<AwsBackend>) -> HandlerResult {
-    let mut keys = ctx.storage.list(ROLE_PREFIX).await?;
-    keys.extend(ctx.storage.list(LEGACY_PREFIX).await?);
-    Ok(Some(Response::list(keys)))
+    let names = ctx.backend.roles.names(&ctx.storage).await?;
+    Ok(Some(Response::list(names.to_vec())))
 }
 
 /// Role not found text, as Vault's `Role %q not found`.
@@ -874,7 +938,7 @@ pub(crate) fn list_path() -> Path<AwsBackend> {
 pub(crate) fn path() -> Path<AwsBackend> {
     let s = |n, d| Field::new(n, FieldType::String, d);
     let l = |n, d| Field::new(n, FieldType::CommaStringSlice, d);
-    Path::new(format!("roles/{}", name_segment("name")))
+    let path = Path::new(format!("roles/{}", name_segment("name")))
         .field(s("name", "Name of the role").required())
         .field(s("credential_type", "Type of credential to retrieve. Must be one of assumed_role, iam_user, federation_token, or session_token"))
         .field(l("role_arns", "ARNs of AWS roles allowed to be assumed. Only valid when credential_type is assumed_role"))
@@ -886,11 +950,14 @@ pub(crate) fn path() -> Path<AwsBackend> {
         .field(Field::new("max_sts_ttl", FieldType::DurationSecond, "Max allowed TTL for assumed_role, federation_token, and session_token credential types"))
         .field(s("permissions_boundary_arn", "ARN of an IAM policy to attach as a permissions boundary on IAM user credential; only valid when credential_type is iam_user"))
         .field(s("user_path", "Path for IAM User. Only valid when credential_type is iam_user").default("/"))
-        .field(Field::new("session_tags", FieldType::KvPairs, "Session tags to be set for assumed role credentials. These must be presented\nas Key-Value pairs. This can be represented as a map or a list of equal sign\ndelimited key pairs."))
+        .field(Field::new("session_tags", FieldType::KvPairs, "Session tags to be set for assumed role credentials. These must be presented\nas Key-Value pairs. This can be represented as a map or a list of equal sign\ndelimited key pairs. Values accept identity templates, e.g. \"{{identity.entity.metadata.team}}\"."))
         .field(s("external_id", "External ID to set when assuming the role; only valid when credential_type is assumed_role"))
         .field(s("mfa_serial_number", "Identification number or ARN of the MFA device associated with the root config user. Only valid\nwhen credential_type is session_token. This is only required if the IAM user has an MFA device set up."))
         .field(s("arn", "Use role_arns or policy_arns instead."))
-        .field(s("policy", "Use policy_document instead."))
+        .field(s("policy", "Use policy_document instead."));
+    sts_options::fields()
+        .into_iter()
+        .fold(path, Path::field)
         .op(Operation::Read, "Read a role", handler(read))
         .op(Operation::Update, "Create or update a role", handler(write))
         .op(Operation::Delete, "Delete a role", handler(delete))

@@ -97,7 +97,8 @@ async fn rotate(backend: &AwsBackend, storage: &Storage) -> Result<Rotated, Erro
             "Cannot call config/rotate-root when either access_key or secret_key is empty",
         ));
     }
-    let old = clients::build(&cfg).await?;
+    let calls = backend.call_context();
+    let old = clients::build(&cfg, &calls).await?;
     let user =
         old.iam.get_user().send().await.map_err(|e| {
             Error::internal(format!("error calling GetUser: {}", aws_error_text(&e)))
@@ -159,7 +160,7 @@ async fn rotate(backend: &AwsBackend, storage: &Storage) -> Result<Rotated, Erro
         }
     };
     let new_id = key.access_key_id.clone();
-    let fresh = clients::build_with_keys(&cfg, &new_id, &key.secret_access_key).await?;
+    let fresh = clients::build_with_keys(&cfg, &new_id, &key.secret_access_key, &calls).await?;
     if let Err(e) = wait_until_usable(&fresh.iam, None).await {
         if discard_new_key(&old.iam, &user_name, &new_id).await {
             forget_wal(storage, wal_id.as_deref()).await;

@@ -13,7 +13,7 @@ use crate::framework::{
 };
 
 use super::config_lease::LeaseConfig;
-use super::iam_user::{delete_user, IssuedUser, UserGone};
+use super::iam_user::{delete_known_user, delete_user, Holdings, IssuedUser, UserGone};
 use super::roles::RoleEntry;
 use super::AwsBackend;
 
@@ -22,8 +22,16 @@ pub(crate) const SECRET_TYPE: &str = "access_keys";
 /// A lease younger than this whose user is missing may just be IAM lagging.
 pub(crate) const YOUNG_LEASE: Duration = Duration::from_secs(5 * 60);
 
-/// Internal data of an `iam_user` lease: what revoke needs, in the Go plugin's shape.
-pub(crate) fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<String, Value> {
+/// Internal data of an `iam_user` lease: what revoke needs, in the Go plugin's shape
+/// (`username`, `policy`, `is_sts`), plus the access key id and the role's name, which let
+/// revoke delete the user without listing it first (see [`delete_known_user`]). The Go plugin
+/// ignores the two extra keys; a lease without them is torn down by listing.
+pub(crate) fn internal_data_iam_user(
+    username: &str,
+    role_name: &str,
+    role: &RoleEntry,
+    access_key_id: &str,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(SECRET_TYPE_KEY.into(), Value::from(SECRET_TYPE));
     m.insert("username".into(), Value::from(username));
@@ -32,8 +40,15 @@ pub(crate) fn internal_data_iam_user(username: &str, role: &RoleEntry) -> Map<St
         serde_json::to_value(role).unwrap_or(Value::Null),
     );
     m.insert("is_sts".into(), Value::Bool(false));
+    m.insert(ACCESS_KEY_ID.into(), Value::from(access_key_id));
+    m.insert(ROLE_NAME.into(), Value::from(role_name));
     m
 }
+
+/// Internal-data key of the access key an `iam_user` lease handed out.
+const ACCESS_KEY_ID: &str = "access_key_id";
+/// Internal-data key of the Vault role an `iam_user` lease was issued for.
+const ROLE_NAME: &str = "role_name";
 
 /// Internal data of an STS lease.
 pub(crate) fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> {
@@ -49,9 +64,12 @@ pub(crate) fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> 
 /// `config/lease`'s length.
 pub(crate) fn iam_user_response(
     user: IssuedUser,
+    role_name: &str,
     role: &RoleEntry,
     lease: LeaseConfig,
 ) -> Response {
+    let internal_data =
+        internal_data_iam_user(&user.username, role_name, role, &user.key.access_key_id);
     let mut data = Map::new();
     data.insert("access_key".into(), Value::from(user.key.access_key_id));
     data.insert("secret_key".into(), Value::from(user.key.secret_access_key));
@@ -60,7 +78,7 @@ pub(crate) fn iam_user_response(
     Response {
         data: Some(data),
         secret: Some(SecretResponse {
-            internal_data: internal_data_iam_user(&user.username, role),
+            internal_data,
             ttl: Duration::from_nanos(lease.lease.max(0) as u64),
             max_ttl: Duration::from_nanos(lease.lease_max.max(0) as u64),
             renewable: true,
@@ -116,6 +134,29 @@ async fn revoke(ctx: Ctx<AwsBackend>) -> HandlerResult {
     result
 }
 
+/// What an `iam_user` lease of this plugin records about its user; `None` for leases written
+/// by the Go plugin or by versions before the extra keys.
+struct Known {
+    access_key_id: String,
+    role_name: String,
+    role: RoleEntry,
+}
+
+fn known_holdings(internal: &Map<String, Value>) -> Option<Known> {
+    let text = |k: &str| {
+        internal
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    Some(Known {
+        access_key_id: text(ACCESS_KEY_ID)?,
+        role_name: text(ROLE_NAME)?,
+        role: serde_json::from_value(internal.get("policy")?.clone()).ok()?,
+    })
+}
+
 async fn revoke_lease(ctx: &Ctx<AwsBackend>) -> HandlerResult {
     let lease = ctx.req.lease.clone().unwrap_or_default();
     if is_sts(&lease.internal_data)? {
@@ -129,7 +170,20 @@ async fn revoke_lease(ctx: &Ctx<AwsBackend>) -> HandlerResult {
         .ok_or_else(|| Error::internal("secret is missing username internal data"))?
         .to_string();
     let clients = ctx.backend.clients(&ctx.storage).await?;
-    match delete_user(&clients.iam, &username).await {
+    let gone = match known_holdings(&lease.internal_data) {
+        Some(known) => {
+            let held = Holdings {
+                access_key_id: &known.access_key_id,
+                policy_arns: known.role.policy_arns.as_deref().unwrap_or_default(),
+                inline_policy: (!known.role.policy_document.is_empty())
+                    .then_some(known.role_name.as_str()),
+                groups: known.role.iam_groups.as_deref().unwrap_or_default(),
+            };
+            delete_known_user(&clients.iam, &username, &held).await
+        }
+        None => delete_user(&clients.iam, &username).await,
+    };
+    match gone {
         Ok(UserGone::Deleted) => {
             tracing::info!(username = %username, "revoked iam_user lease: user deleted");
             Ok(None)
@@ -173,7 +227,7 @@ mod tests {
 
     #[test]
     fn every_lease_names_its_secret_type() {
-        let iam = internal_data_iam_user("u", &RoleEntry::default());
+        let iam = internal_data_iam_user("u", "r", &RoleEntry::default(), "AKIA1");
         assert_eq!(iam.get(SECRET_TYPE_KEY), Some(&Value::from(SECRET_TYPE)));
         assert_eq!(iam.get("is_sts"), Some(&Value::Bool(false)));
         let sts = internal_data_sts("s", "arn");

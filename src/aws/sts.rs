@@ -1,8 +1,12 @@
 //! The STS credential types: `assumed_role`, `federation_token`, `session_token`.
 //!
 //! STS sessions cannot be revoked one by one, so their leases are not renewable, revoke makes
-//! no AWS call, and the lease lasts exactly as long as AWS says the session does. Each function
-//! here receives a request that was parsed and checked before any AWS call (`creds.rs`).
+//! no AWS call, and the lease lasts exactly as long as AWS says the session does. A role with
+//! `no_lease` gets no lease at all (hashicorp/vault#25246): the server's lease table stays
+//! small with thousands of clients, and the data keeps `ttl` and `expiration` so clients know
+//! when to fetch again (Vault 1.13 dropped STS leases without that and broke Vault Agent,
+//! hashicorp/vault#19513, so it is opt-in). Each function here receives a request that was
+//! parsed and checked before any AWS call (`creds.rs`).
 
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +20,7 @@ use super::clients::{with_sts_fallback, Clients};
 use super::pages::{collect_pages, Page, PageError};
 use super::roles::RoleEntry;
 use super::secret::internal_data_sts;
+use super::session_identity::SessionIdentity;
 use super::username::{generate_username, NameKind};
 
 /// Default STS lifetime when neither the request nor the role sets one.
@@ -29,6 +34,18 @@ pub(crate) struct StsRequest<'a> {
     pub(crate) display_name: &'a str,
     /// Session lifetime in seconds, after Vault's TTL rules ([`effective_ttl`]).
     pub(crate) ttl: i64,
+    /// Issue under a lease (the default), or without one (the role's `no_lease`).
+    pub(crate) lease: bool,
+}
+
+/// The session an `assumed_role` request asks for.
+pub(crate) struct AssumeSpec<'a> {
+    /// One of the role's `role_arns`.
+    pub(crate) role_arn: &'a str,
+    /// Session name, tags and source identity, resolved and checked.
+    pub(crate) identity: &'a SessionIdentity,
+    /// Signs the `AssumeRole`: the mount's own clients, or a chained role's intermediate ones.
+    pub(crate) signer: &'a Clients,
 }
 
 /// Vault's TTL rules for STS credentials: the request's `ttl`, else the role's
@@ -47,18 +64,19 @@ pub(crate) fn effective_ttl(requested: Option<i64>, role: &RoleEntry, mount_max:
     ttl.min(max)
 }
 
-/// `AssumeRole` into `role_arn`; `session_name` is the caller's (already normalised) or, when
-/// `None`, one generated from the username template.
+/// `AssumeRole` as `spec` says, signed by `spec.signer`; the session name is generated from the
+/// username template when the request and the role set none. `clients` are the mount's own
+/// (the role's IAM groups are read with them).
 pub(crate) async fn assume_role(
     clients: &Clients,
     req: &StsRequest<'_>,
-    role_arn: &str,
-    session_name: Option<&str>,
+    spec: AssumeSpec<'_>,
 ) -> Result<Response, Error> {
     let role = req.role;
+    let role_arn = spec.role_arn;
     let (policy, arns) = merged_policies(&clients.iam, role).await?;
-    let session_name = match session_name {
-        Some(s) => s.to_string(),
+    let session_name = match &spec.identity.name {
+        Some(s) => s.clone(),
         None => generate_username(
             clients.config.template(),
             NameKind::Iam,
@@ -67,24 +85,24 @@ pub(crate) async fn assume_role(
         )
         .map_err(|e| Error::internal(e.to_string()))?,
     };
-    let tags: Option<Vec<Tag>> = role
-        .session_tags
-        .as_ref()
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.iter()
-                .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-                .collect()
-        });
+    let tags: Option<Vec<Tag>> = (!spec.identity.tags.is_empty()).then(|| {
+        spec.identity
+            .tags
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    });
+    let source_identity = spec.identity.source_identity.clone();
     let duration = i32::try_from(req.ttl).unwrap_or(i32::MAX);
-    let out = with_sts_fallback(clients, |sts| {
+    let out = with_sts_fallback(spec.signer, |sts| {
         let mut b = sts
             .assume_role()
             .role_arn(role_arn)
             .role_session_name(&session_name)
             .duration_seconds(duration)
             .set_policy_arns(policy_descriptors(&arns))
-            .set_tags(tags.clone());
+            .set_tags(tags.clone())
+            .set_source_identity(source_identity.clone());
         if !policy.is_empty() {
             b = b.policy(&policy);
         }
@@ -104,6 +122,7 @@ pub(crate) async fn assume_role(
         creds,
         arn.as_deref(),
         internal_data_sts(&session_name, role_arn),
+        req.lease,
     ))
 }
 
@@ -138,7 +157,12 @@ pub(crate) async fn federation_token(
         .credentials()
         .ok_or_else(|| Error::internal("GetFederationToken returned no credentials"))?;
     tracing::info!(name = %name, "issued federation_token credentials");
-    Ok(sts_response(creds, None, internal_data_sts(&name, &policy)))
+    Ok(sts_response(
+        creds,
+        None,
+        internal_data_sts(&name, &policy),
+        req.lease,
+    ))
 }
 
 /// `GetSessionToken` for the engine's own user, with the role's MFA device and `mfa_code`.
@@ -162,7 +186,12 @@ pub(crate) async fn session_token(
         .credentials()
         .ok_or_else(|| Error::internal("GetSessionToken returned no credentials"))?;
     tracing::info!("issued session_token credentials");
-    Ok(sts_response(creds, None, internal_data_sts("", "")))
+    Ok(sts_response(
+        creds,
+        None,
+        internal_data_sts("", ""),
+        req.lease,
+    ))
 }
 
 /// The policies sent to STS: the role's, with its groups' merged in as Vault does
@@ -266,11 +295,13 @@ fn seconds_until(exp: Option<&aws_smithy_types::DateTime>) -> i64 {
 }
 
 /// The reply to an STS issue: the session's keys, and a lease that lasts as long as the
-/// session and cannot be renewed.
+/// session and cannot be renewed; without a lease (`lease` false), the session's expiry in
+/// the data instead.
 fn sts_response(
     creds: &aws_sdk_sts::types::Credentials,
     arn: Option<&str>,
     internal: Map<String, Value>,
+    lease: bool,
 ) -> Response {
     let ttl = seconds_until(Some(creds.expiration()));
     let mut data = Map::new();
@@ -282,9 +313,16 @@ fn sts_response(
         data.insert("arn".into(), a.into());
     }
     data.insert("ttl".into(), ttl.into());
+    if !lease {
+        // Whole seconds, as AWS reports it.
+        let expiration = aws_smithy_types::DateTime::from_secs(creds.expiration().secs())
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default();
+        data.insert("expiration".into(), expiration.into());
+    }
     Response {
         data: Some(data),
-        secret: Some(SecretResponse {
+        secret: lease.then(|| SecretResponse {
             internal_data: internal,
             ttl: Duration::from_secs(ttl as u64),
             max_ttl: Duration::from_secs(ttl as u64),

@@ -9,9 +9,11 @@ mod codec;
 mod error;
 pub(crate) mod fields;
 mod help;
+pub mod identity;
 mod path;
 mod request;
 mod router;
+mod run;
 mod service;
 pub mod storage;
 pub mod wal;
@@ -27,4 +29,5 @@ pub use router::{
     Cleanup, Factory, Framework, Invalidate, MountHook, SecretType, SpecialPaths, WalRollback,
     SECRET_TYPE_KEY,
 };
+pub use run::run;
 pub use service::BackendService;

@@ -300,6 +300,11 @@ impl FieldData {
         matches!(self.get(name), Some(FieldValue::Bool(true)))
     }
 
+    /// Boolean only if supplied.
+    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+        self.supplied(name).map(|_| self.bool(name))
+    }
+
     /// List value (empty if absent).
     pub fn list(&self, name: &str) -> Vec<String> {
         match self.get(name) {

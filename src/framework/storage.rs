@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::Channel;
 
+use super::identity::{Alias, Entity};
+use crate::proto::logical;
 use crate::proto::pb::storage_client::StorageClient;
 use crate::proto::pb::system_view_client::SystemViewClient;
 use crate::proto::pb::{self, StorageDeleteArgs, StorageGetArgs, StorageListArgs, StoragePutArgs};
@@ -163,10 +165,32 @@ impl Storage {
     }
 }
 
-/// The server's view of the mount: TTL defaults and replication state.
+/// The server's view of the mount: TTL defaults, replication state and request entities.
 #[derive(Clone)]
 pub struct SystemView {
     client: SystemViewClient<Channel>,
+}
+
+/// The wire entity as the framework's plain type (no prost types past this file).
+fn entity_from_wire(e: logical::Entity) -> Entity {
+    let map = |m: std::collections::HashMap<String, String>| m.into_iter().collect();
+    Entity {
+        id: e.id,
+        name: e.name,
+        metadata: map(e.metadata),
+        aliases: e
+            .aliases
+            .into_iter()
+            .map(|a| Alias {
+                id: a.id,
+                name: a.name,
+                mount_accessor: a.mount_accessor,
+                mount_type: a.mount_type,
+                metadata: map(a.metadata),
+                custom_metadata: map(a.custom_metadata),
+            })
+            .collect(),
+    }
 }
 
 /// Replication state bits (sdk/helper/consts): performance secondary / standby, DR secondary.
@@ -208,6 +232,29 @@ impl SystemView {
             .await
             .map_err(|s| server("max_lease_ttl", "", s.message()))?;
         Ok(Duration::from_nanos(r.into_inner().ttl.max(0) as u64))
+    }
+
+    /// The identity entity `entity_id` names (a request's `entity_id`), `None` when the id is
+    /// empty or the server knows no such entity. Vault's identity templating reads it.
+    pub async fn entity_info(&self, entity_id: &str) -> Result<Option<Entity>, StorageError> {
+        if entity_id.is_empty() {
+            return Ok(None);
+        }
+        let mut r = tonic::Request::new(pb::EntityInfoArgs {
+            entity_id: entity_id.to_string(),
+        });
+        r.set_timeout(CALL_TIMEOUT);
+        let reply = self
+            .client
+            .clone()
+            .entity_info(r)
+            .await
+            .map_err(|s| server("entity_info", entity_id, s.message()))?
+            .into_inner();
+        if !reply.err.is_empty() {
+            return Err(server("entity_info", entity_id, reply.err));
+        }
+        Ok(reply.entity.map(entity_from_wire))
     }
 
     /// Whether this node may write (not a performance standby/secondary or DR secondary).

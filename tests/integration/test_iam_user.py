@@ -631,6 +631,31 @@ def test_revoke_removes_everything_the_user_has(bao, moto, configured, iam):
                 iam.delete_group(GroupName=g)
 
 
+def test_revoke_of_an_untouched_user_removes_what_its_lease_records_without_listing(bao, moto, configured, iam):
+    # Every IAM call counts against the account's rate limit (hashicorp/vault#2735): a user
+    # nobody changed by hand is deleted with one call per item it holds, plus DeleteUser.
+    m = configured
+    r = f"known{uid()}"
+    g = f"gk-{uid()}"
+    iam.create_group(GroupName=g)
+    try:
+        write_role(bao, m, r, credential_type="iam_user", policy_arns=READ_ONLY,
+                   policy_document=json.dumps(INLINE_DOC), iam_groups=g)
+        creds = issue(bao, m, r)
+        user = owner_of_key(iam, creds["data"]["access_key"])
+        with Recorder(moto) as rec:
+            cli_ok(bao, "lease", "revoke", "-sync", creds["lease_id"])
+        with pytest.raises(ClientError) as e:
+            iam.get_user(UserName=user)
+        assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+        calls = rec.for_user(user)
+        assert sorted(a for a, _ in calls) == sorted([
+            "DeleteAccessKey", "DetachUserPolicy", "DeleteUserPolicy", "RemoveUserFromGroup", "DeleteUser"]), calls
+        assert calls[-1][0] == "DeleteUser", calls
+    finally:
+        iam.delete_group(GroupName=g)
+
+
 def test_prefix_revoke_of_25_leases_leaves_no_user(bao, configured, iam):
     m = configured
     r = f"many{uid()}"
@@ -808,6 +833,11 @@ def test_role_read_shape(bao, mount):
         "user_path": "",
         "permissions_boundary_arn": "",
         "mfa_serial_number": "",
+        "role_session_name": "",
+        "source_identity": "",
+        "source_role_arn": "",
+        "source_external_id": "",
+        "no_lease": False,
     }
     write_role(bao, m, "sts", credential_type="assumed_role", role_arns=[ROLE_ARN, ROLE_ARN + "2"],
                default_sts_ttl="15m", max_sts_ttl="1h", session_tags="k=v", external_id="ext")

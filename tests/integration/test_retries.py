@@ -11,7 +11,9 @@ counters the mount's ``metrics`` path reports per API and failure class.
 * permanent errors (a missing policy, AccessDenied) fail at once, one call;
 * a ``CreateAccessKey`` whose answer was lost leaves no second key;
 * the retry quota never runs dry under sustained faults (the SDK's shared
-  token bucket would stop retrying after ~100 failed requests).
+  token bucket would stop retrying after ~100 failed requests);
+* at the account's rate limit (the proxy's token-bucket mode) calls are paced, nothing
+  fails, and a throttled step is sent again, never skipped (hashicorp/vault#2735).
 
 Also here, because the proxy sees calls overlap: a new user's setup calls run side
 by side (at most 4 at once) and several failures report the earliest in Vault's order.
@@ -63,7 +65,8 @@ def proxy(moto):
 @pytest.fixture
 def faulty(bao, moto, mount, proxy):
     """A mount whose IAM endpoint is the fault proxy; no faults until a test sets them."""
-    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={})
+    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={},
+                    rate_limit=None)
     proxy.reset()
     m = mount()
     ok(bao.api("POST", f"{m}/config/root", {
@@ -71,7 +74,7 @@ def faulty(bao, moto, mount, proxy):
         "iam_endpoint": proxy.url, "sts_endpoint": moto.endpoint}), 204)
     ok(bao.api("POST", f"{m}/roles/r", {"credential_type": "iam_user", "policy_arns": [READ_ONLY]}), 200, 204)
     yield m
-    proxy.configure(fraction=0.0, budget=None, actions=None)
+    proxy.configure(fraction=0.0, budget=None, actions=None, rate_limit=None)
 
 
 def fault(proxy: FaultProxy, action: str, mode: str, times: int = 1) -> None:
@@ -265,3 +268,42 @@ def test_several_failing_setup_calls_report_the_first_in_vaults_order(bao, moto,
     assert calls(proxy, "CreateAccessKey") == 0
     assert calls(proxy, "CreateUser") == 1 and calls(proxy, "DeleteUser") == 1
     assert not [u for u in moto.client("iam").list_users()["Users"] if "twofail" in u["UserName"]]
+
+
+def test_at_the_rate_limit_issues_and_revokes_are_paced_and_nothing_fails(bao, moto, faulty, proxy):
+    # IAM's limit is per account and cannot be raised: 5 calls/s here, bursts of 5.
+    proxy.configure(rate_limit={"rate": 5, "burst": 5, "latency": 0.0})
+    time.sleep(1.0)  # a full bucket
+    proxy.reset()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: bao.api("GET", f"{faulty}/creds/r", timeout=120), range(16)))
+    assert [s for s, _ in results] == [200] * 16, [b for s, b in results if s != 200]
+    st = proxy.stats()["rate_limit_stats"]
+    # Unpaced, 8 clients x 3 calls in a burst would see most of their calls throttled.
+    assert st["throttled"] <= st["allowed"] // 3, st
+    text = scrape(bao, faulty)
+    assert sum(int(v) for v in re.findall(r'^vault_aws_pacer_wait_seconds_count\{service="IAM"\} (\d+)$', text, re.M)) > 0
+
+    proxy.reset()
+    ok(bao.api("PUT", f"sys/leases/revoke-prefix/{faulty}/creds/r", {"sync": True}, timeout=300), 200, 204)
+    iam = moto.client("iam")
+    keys = {b["data"]["access_key"] for _, b in results}
+    left = [u["UserName"] for u in iam.list_users()["Users"] if set(key_ids(iam, u["UserName"])) & keys]
+    assert not left, left
+    assert not re.search(r'^vault_aws_revocations_total\{type="iam_user",outcome="error"\} [1-9]', scrape(bao, faulty), re.M)
+
+
+def test_a_throttled_best_effort_step_is_sent_again_not_skipped(bao, moto, faulty, proxy):
+    iam = moto.client("iam")
+    body = ok(bao.api("GET", f"{faulty}/creds/r"), 200)
+    user = owner_of(iam, body["data"]["access_key"])
+    # A console password and an inline policy added by hand: DeleteUser refuses while the
+    # policy is there (moto does not enforce the password), so revoke tears the user down
+    # completely, including the best-effort DeleteLoginProfile.
+    iam.create_login_profile(UserName=user, Password="Very-Long-Passw0rd!")
+    iam.put_user_policy(UserName=user, PolicyName="by-hand", PolicyDocument=(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:List*","Resource":"*"}]}'))
+    fault(proxy, "DeleteLoginProfile", "throttle")
+    revoke_and_check_gone(bao, iam, body["lease_id"], user)
+    st = proxy.stats()["actions"]["DeleteLoginProfile"]
+    assert st["calls"] == 2 and st["faults"] == {"throttle": 1}, st

@@ -13,6 +13,7 @@ mod retry;
 mod teardown;
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -27,7 +28,7 @@ pub(crate) use keys::{
     create_access_key_once, delete_access_key, list_access_key_ids, wait_until_usable,
     AccessKeyPair, NEW_KEY_DEADLINE,
 };
-pub(crate) use teardown::{delete_user, UserGone};
+pub(crate) use teardown::{delete_known_user, delete_user, Holdings, UserGone};
 
 /// WAL kind of a user being created (the Go plugin's name, so its entries roll back here).
 pub(crate) const WAL_KIND_USER: &str = "user";
@@ -64,9 +65,13 @@ pub(crate) async fn issue(
     username: String,
     spec: &UserSpec<'_>,
 ) -> Result<IssuedUser, Error> {
+    let phase =
+        |name: &'static str, started: Instant| metrics.issue_phase("iam_user", name, started);
+    let started = Instant::now();
     let wal_id = wal::put(storage, WAL_KIND_USER, json!({ "UserName": username }))
         .await
         .map_err(|e| Error::internal(format!("error writing WAL entry: {e}")))?;
+    phase("wal_put", started);
     let new_user = NewUser {
         username: &username,
         path: spec.path,
@@ -77,6 +82,7 @@ pub(crate) async fn issue(
         groups: spec.groups,
         tags: spec.tags,
     };
+    let started = Instant::now();
     let key = match create_user_with_key(iam, &new_user, Some(metrics)).await {
         Ok(k) => k,
         Err(e) => {
@@ -84,11 +90,14 @@ pub(crate) async fn issue(
             return Err(e.into());
         }
     };
+    phase("aws", started);
+    let started = Instant::now();
     if let Err(e) = wal::delete(storage, &wal_id).await {
         // The user stays covered by the WAL entry and will be rolled back, so the key must not
         // be handed out.
         return Err(Error::internal(format!("failed to commit WAL entry: {e}")));
     }
+    phase("wal_delete", started);
     Ok(IssuedUser { username, key })
 }
 

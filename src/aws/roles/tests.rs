@@ -921,7 +921,12 @@ fn go_shaped_json_round_trip() {
             "max_sts_ttl": 7200,
             "user_path": "",
             "permissions_boundary_arn": "",
-            "mfa_serial_number": ""
+            "mfa_serial_number": "",
+            "role_session_name": "",
+            "source_identity": "",
+            "source_role_arn": "",
+            "source_external_id": "",
+            "no_lease": false
         })
     );
 
@@ -971,7 +976,7 @@ fn read_response_truncates_sub_second_durations() {
     assert_eq!(data["default_sts_ttl"], json!(1));
     assert_eq!(data["max_sts_ttl"], json!(-1));
     assert!(!data.contains_key("invalid_data"));
-    assert_eq!(data.len(), 13);
+    assert_eq!(data.len(), 18);
 }
 
 // ---- credential type selection ---------------------------------------------------------

@@ -63,7 +63,7 @@ pub(crate) async fn iam_for(
         session_name: &session,
         external_id: &role.external_id,
     };
-    assumed_iam_client(&root, &target, Some(&backend.metrics)).await
+    assumed_iam_client(&root, &target, &backend.call_context()).await
 }
 
 /// Checks the IAM user exists with the recorded id (`""` accepts any); returns its id.
@@ -177,8 +177,13 @@ pub(crate) async fn rotate_locked(
     };
     if role.single_key && !old.access_key.is_empty() && !current_deleted {
         let root = backend.clients(storage).await?;
-        let fresh =
-            clients::build_with_keys(&root.config, &next.access_key, &next.secret_key).await?;
+        let fresh = clients::build_with_keys(
+            &root.config,
+            &next.access_key,
+            &next.secret_key,
+            &backend.call_context(),
+        )
+        .await?;
         let probe_iam = if role.assume_role_arn.is_empty() {
             fresh.iam
         } else {
