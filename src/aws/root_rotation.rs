@@ -20,7 +20,7 @@ use crate::framework::storage::{Storage, SystemView};
 use crate::framework::Error;
 use crate::gocompat::time::rfc3339;
 
-use super::config_root::{plan, RootConfig, Step, KEY};
+use super::config_root::{plan, RootConfig, Step, FIRST_RETRY, KEY};
 use super::rotate_root::{delete_old_keys, rotate_locked, Trigger};
 use super::AwsBackend;
 
@@ -145,7 +145,9 @@ pub(crate) async fn run_due(
                 }
                 Err(e) => tracing::warn!(error = %e, "scheduled root key rotation failed"),
             }
-            Some(now)
+            // Not at once: a failure whose record could not be stored must not spin (the
+            // stored backoff decides the real retry; a config write wakes the task anyway).
+            Some(now + FIRST_RETRY)
         }
         Step::Reschedule(next) => {
             let mut updated = cfg.clone();
