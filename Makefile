@@ -23,7 +23,8 @@
 #                   teardown. ~3-8 min; BENCH_ARGS=--quick for ~30 s
 #   make soak       build + venv + the full soak (scripts/soak.py --full): faults through
 #                   scripts/faultproxy.py, kill -9, restart, 3-node HA failover, mass revocation,
-#                   generated bad input, secret leaks at trace; prints each figure beside its goal.
+#                   generated bad input, secret leaks at trace, an upgrade under traffic (h); prints
+#                   each figure beside its goal.
 #                   Tens of minutes. SOAK_ARGS=... e.g. --only a,e or --json out.json or --strict.
 #                   (`make test` runs the short form: tests/integration/test_soak_short.py)
 #   make clean      remove .run/ (stack logs) and cargo's target/

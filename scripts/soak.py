@@ -40,6 +40,14 @@ f. bad input   -- 500 / 10,000 generated bad requests (scripts/fuzzgen.py): 0 cr
                   are not UTF-8, bad %-escapes, NUL, unclean paths) is counted apart.
 g. no leaks    -- server and plugin at trace; full workflow; every secret seen is grepped
                   for in the server log and in every response that did not issue it.
+h. upgrade     -- an upgrade as operators run it (plugin register -version, secrets tune
+                  -plugin-version, plugin reload) to a second binary reporting another version
+                  (the same build stamped by scripts/stamp_version.py, or --upgrade-to PATH),
+                  under ~10 req/s of creds / sts / revoke for 12 / 60 s: requests that failed
+                  once / twice, each step's seconds, an issue held 3 s in CreateUser across the
+                  reload, leases of the old version renewed and revoked under the new one, users
+                  no lease or WAL entry covers; at the end, the root key (rotation_period 20 s)
+                  and a static role (60 s) have rotated since the upgrade.
 
 Rollback: the server's rollback tick runs every 60 s but only acts on WAL entries older
 than 5 minutes; ``{"immediate": true}`` cannot be sent through a real server (core sends
@@ -84,10 +92,12 @@ INLINE_DOC = json.dumps({"Version": "2012-10-17",
 ADMIN_DOC = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 SIZES = {
-    "short": dict(fault_n=100, kill_rounds=2, restart_leases=6, ha_n=120, mass_n=50, fuzz_n=500),
-    "full": dict(fault_n=1000, kill_rounds=20, restart_leases=30, ha_n=400, mass_n=1000, fuzz_n=10000),
+    "short": dict(fault_n=100, kill_rounds=2, restart_leases=6, ha_n=120, mass_n=50, fuzz_n=500,
+                  upgrade_s=12),
+    "full": dict(fault_n=1000, kill_rounds=20, restart_leases=30, ha_n=400, mass_n=1000, fuzz_n=10000,
+                 upgrade_s=60),
 }
-SECTIONS = "abcdefg"
+SECTIONS = "abcdefgh"
 CLIENTS = 10
 SLOW_SECONDS = 33.0  # past the plugin's 30 s read timeout (src/aws/clients.rs READ_TIMEOUT)
 ROLLBACK_WAIT = 100.0  # one 60 s tick plus the rollback itself
@@ -417,6 +427,9 @@ class Soak:
         self.cleanups: list[Callable[[], None]] = []
         # mounts whose WAL entries still wait for the rollback window: (server, mount, role)
         self.pending_rollback: list[tuple[Server, str, str, str]] = []
+        # checks that need time to pass, run after the other sections
+        self.late_checks: list[Callable[[], None]] = []
+        self.upgrade_to: Optional[Path] = None
 
     # -- stack ------------------------------------------------------------------
 
@@ -502,6 +515,10 @@ class Soak:
             if users:
                 self.fig.detail(sec, "users_after_rollback", users[:50])
         self.pending_rollback.clear()
+
+    def run_late_checks(self) -> None:
+        for check in self.late_checks:
+            check()
 
     def final_count(self) -> None:
         users = engine_users(self.iam)
@@ -1284,6 +1301,171 @@ class Soak:
         bao.close()
 
 
+    # ==========================================================================
+    # h. upgrade under traffic
+    # ==========================================================================
+
+    def section_h(self) -> None:
+        import upgrade
+
+        sec, m, m2, role, role2, srole = "h", "soak-upgrade", "soak-upgrade-inflight", "up", "upin", "upstatic"
+        s, name = self.main, "aws-upgrade"
+        installed = self.bao.plugin_dir / devstack.PLUGIN_FILE_NAME
+        devstack.register_plugin(self.bao.cli, installed, name)  # this build, under its own name
+        old = upgrade.reported_version(self.plugin)
+        if self.upgrade_to is not None:
+            new = upgrade.reported_version(self.upgrade_to)
+            target = devstack.copy_plugin(self.upgrade_to, self.bao.plugin_dir)
+            target = target.rename(target.with_name(f"vault-plugin-secrets-aws-{new}"))
+        else:
+            new = upgrade.next_version(old, "soak")
+            target = upgrade.install_stamped(self.plugin, self.bao.plugin_dir, new)
+        self.fig.add(sec, "versions (old -> new)", f"{old} -> {new}")
+        # the traffic mount: a real root user (its key rotates every 20 s), moto directly
+        root = f"soak-upgrade-root-{self.seed}"
+        make_static_user(self.iam, root)
+        self.iam.put_user_policy(UserName=root, PolicyName="admin", PolicyDocument=ADMIN_DOC)
+        key = self.iam.create_access_key(UserName=root)["AccessKey"]
+        self.cleanups.append(lambda: delete_user_fully(self.iam, root))
+        s.must("POST", f"sys/mounts/{m}", {"type": name})
+        s.must("POST", f"{m}/config/root", dict(
+            access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"], region="us-east-1",
+            iam_endpoint=self.moto.endpoint, sts_endpoint=self.moto.endpoint, rotation_period="20s"))
+        self.iam_role(s, m, role)
+        s.must("POST", f"{m}/roles/upsts", dict(credential_type="assumed_role",
+                                                 role_arns=[f"arn:aws:iam::{ACCOUNT}:role/soak-upgrade"]))
+        suser = "soak-upgrade-static"
+        make_static_user(self.iam, suser)
+        self.cleanups.append(lambda: delete_user_fully(self.iam, suser))
+        s.must("POST", f"{m}/static-roles/{srole}", {"username": suser, "rotation_period": 60})
+        # the in-flight mount: through the proxy, whose CreateUser is held across the reload
+        s.must("POST", f"sys/mounts/{m2}", {"type": name})
+        s.must("POST", f"{m2}/config/root", dict(access_key="testing", secret_key="testing", region="us-east-1",
+                                                  iam_endpoint=self.proxy.url, sts_endpoint=self.proxy.url))
+        self.iam_role(s, m2, role2)
+        self.proxy.configure(fraction=0.0, delay={})
+        run_s = self.size["upgrade_s"]
+        traffic = upgrade.Traffic(s.api, m, role, "upsts", rate=10.0, threads=4, seed=self.seed).start()
+        time.sleep(run_s / 2)
+        held = 3.0
+        log_at = self.bao.log_size()
+        t_up = time.time()
+        # the upgrade, while an issue on the other mount of the plugin waits in CreateUser
+        inflight = self._inflight(s, f"{m2}/creds/{role2}", held, lambda: upgrade.upgrade(
+            self.bao.cli, name, [m, m2], target, new, devstack.sha256_file(target)))
+        steps = inflight["result"]
+        t_done = time.time()
+        time.sleep(run_s / 2)
+        traffic.finish()
+
+        sm = traffic.summary()
+        during = traffic.summary(t_up - 1, t_done + 1)
+        self.fig.add(sec, "operations (creds / sts / revoke)", "{creds} / {sts} / {revoke}".format(**sm["by_kind"]))
+        self.fig.add(sec, "operations per second", round(sm["total"] / max(run_s, 1), 1), 10)
+        self.fig.check(sec, "operations that failed twice (the client's retry did not help)", sm["failed_twice"], 0,
+                       key="failed_twice")
+        self.fig.add(sec, "operations that failed once, then worked on the retry", sm["failed_once"])
+        self.fig.add(sec, "operations started during the upgrade steps", during["total"])
+        self.fig.add(sec, "slowest operation (s)", sm["worst_seconds"])
+        if sm["errors"]:
+            self.fig.detail(sec, "traffic_errors", sm["errors"])
+        self.fig.add(sec, "register -version / tune / reload (s)", " / ".join(
+            str(steps[k]) for k in ("register_s", f"tune_{m}_s", "reload_s")))
+        mounts = s.must("GET", "sys/mounts")["data"]
+        running = {x: mounts.get(f"{x}/", {}).get("running_plugin_version") for x in (m, m2)}
+        self.fig.check(sec, "mounts running the new version after the reload",
+                       sum(v == new for v in running.values()), 2, key="running_new")
+        with_v = self.bao.cli("plugin", "info", f"-version={new}", "secret", name)
+        without = self.bao.cli("plugin", "info", "secret", name)
+        self.fig.check(sec, "`plugin info -version=<new>` works", with_v.returncode == 0, True, key="info_version")
+        self.fig.add(sec, "`plugin info` without -version (a plugin that reports one)",
+                     "404" if "Code: 404" in without.stderr else f"exit {without.returncode}")
+        self.fig.add(sec, f"issue held {held:.0f} s in CreateUser on the other mount across the upgrade",
+                     inflight["outcome"])
+        if not inflight["issued"]:  # a client retries once
+            retried = issuer(s, f"{m2}/creds/{role2}")(0)
+            self.fig.check(sec, "... the client's retry of it worked", retried.ok, True, key="inflight_retry")
+        self.fig.add(sec, "... the reload waited for it (s)", steps["reload_s"])
+        self.fig.add(sec, "old process: Shutdown request -> exit (ms)",
+                     upgrade.shutdown_to_exit_ms(self.bao.log_since(log_at), name))
+        # the same, with the issue on the mount being reloaded (no traffic now)
+        same = self._inflight(s, f"{m2}/creds/{role2}", held,
+                              lambda: self.bao.cli("plugin", "reload", f"-mounts={m2}", check=True))
+        self.fig.add(sec, f"issue held {held:.0f} s on the mount being reloaded", same["outcome"])
+        self.fig.add(sec, "... the reload waited for it (s)", same["seconds"])
+        # leases the old version issued: renew and revoke under the new one
+        old_leases = [lid for lid, at in traffic.leases if at < t_up]
+        renewed = sum(1 for lid in old_leases
+                      if s.api("PUT", "sys/leases/renew", {"lease_id": lid, "increment": 3600})[0] == 200)
+        self.fig.check(sec, "leases of the old version renewed under the new one",
+                       f"{renewed}/{len(old_leases)}", f"{len(old_leases)}/{len(old_leases)}", key="old_renewed")
+        for mount, r in ((m, role), (m2, role2)):
+            st_, body, _ = s.revoke_prefix(f"{mount}/creds/{r}")
+            self.fig.check(sec, f"revoke -prefix {mount} (old and new leases) HTTP status", st_, 204,
+                           key=f"revoke_{mount}")
+            users = engine_users(self.iam, r)
+            uncovered = self._uncovered(s, mount, users)
+            self.fig.check(sec, f"IAM users of {mount} that no lease or WAL entry covers", len(uncovered), 0,
+                           key=f"uncovered_{mount}")
+            self.pending_rollback.append((s, mount, r, sec))
+        self.late_checks.append(lambda: self._schedules_after_upgrade(s, m, srole, root, t_done))
+
+    def _inflight(self, s: Server, path: str, held: float, action: Callable[[], Any]) -> dict:
+        """An issue whose CreateUser the proxy holds ``held`` s, with ``action`` (a reload) run
+        while it waits: what became of the issue, what the action returned and its seconds."""
+        before = self.proxy_stats().get("CreateUser", {}).get("delayed", 0)
+        self.proxy.configure(delay={"CreateUser": held})
+        got: dict[str, Any] = {}
+        th = threading.Thread(target=lambda: got.update(zip(("status", "body"), s.api("GET", path))), daemon=True)
+        th.start()
+        deadline = time.monotonic() + 20
+        while self.proxy_stats().get("CreateUser", {}).get("delayed", 0) <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t = time.monotonic()
+        try:
+            result = action()
+        finally:
+            seconds = round(time.monotonic() - t, 2)
+            th.join(60)
+            self.proxy.configure(delay={})
+        issued = got.get("status") == 200 and bool((got.get("body") or {}).get("lease_id"))
+        outcome = "completed (lease)" if issued else (
+            f"HTTP {got.get('status')}: {errors_text(got.get('body'))[:120]!r}; its user left to the WAL rollback")
+        return dict(outcome=outcome, seconds=seconds, issued=issued, result=result)
+
+    def _schedules_after_upgrade(self, s: Server, m: str, srole: str, root: str, t_done: float) -> None:
+        """The root key (20 s) and the static role (60 s) rotated after the upgrade."""
+        sec = "h"
+        deadline = time.time() + 90
+        root_ok = static_ok = False
+        c: dict = {}
+        while time.time() < deadline and not (root_ok and static_ok):
+            c = s.must("GET", f"{m}/config/root")["data"]
+            last = c.get("last_vault_rotation") or ""
+            root_ok = bool(last) and parse_utc(last) > t_done
+            exp = s.must("GET", f"{m}/static-creds/{srole}")["data"]["expiration"]
+            static_ok = parse_utc(exp) - 60 > t_done
+            time.sleep(1)
+        self.fig.check(sec, "root key rotated by its schedule after the upgrade", root_ok, True, key="root_after")
+        self.fig.check(sec, "static role rotated by its schedule after the upgrade", static_ok, True, key="static_after")
+        # a rotation may be under way (2 keys for a moment): look until a quiet moment, bounded
+        only_stored, keys = False, []
+        deadline = time.time() + 20
+        while time.time() < deadline and not only_stored:
+            stored = s.must("GET", f"{m}/config/root")["data"]["access_key"]
+            keys = [k["AccessKeyId"] for k in self.iam.list_access_keys(UserName=root)["AccessKeyMetadata"]]
+            only_stored = keys == [stored] == [s.must("GET", f"{m}/config/root")["data"]["access_key"]]
+            time.sleep(0.5)
+        self.fig.check(sec, "root user's keys: only the stored one", only_stored, True, key="root_keys")
+        if not only_stored:
+            self.fig.detail(sec, "root_keys", keys)
+
+
+def parse_utc(text: str) -> float:
+    import datetime
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def boto3_teardown(iam, name: str, best_effort=None) -> None:
     """The plugin's revoke sequence (src/aws/iam_user.rs delete_user), one call after the other.
 
@@ -1328,6 +1510,8 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--ha", action="store_true", help="include d (HA) in --short too")
     ap.add_argument("--plugin", default=str(devstack.default_plugin_binary()))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--upgrade-to", help="h: upgrade to this binary (default: the plugin stamped with the "
+                                         "next version by scripts/stamp_version.py)")
     ap.add_argument("--json", help="write figures and details here")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     a = ap.parse_args(argv)
@@ -1341,6 +1525,7 @@ def main(argv: Optional[list] = None) -> int:
         wanted = [x for x in wanted if x != "d"]
     fig = Figures()
     soak = Soak(a.mode, plugin, a.seed, fig)
+    soak.upgrade_to = Path(a.upgrade_to) if a.upgrade_to else None
     t0 = time.monotonic()
     print(f"soak --{a.mode}: sections {','.join(wanted)}; plugin {plugin}; seed {a.seed}", flush=True)
     errors = {}
@@ -1348,10 +1533,15 @@ def main(argv: Optional[list] = None) -> int:
         soak.start()
         # a, b and d leave WAL entries for the rollback window: they run first, their entries are
         # backdated, and the real 60 s tick runs while c, e, f and g do; counted at the end.
-        order = [x for x in "abd" if x in wanted]
+        order = [x for x in "abdh" if x in wanted]
         later = [x for x in "cefg" if x in wanted]
-        for name in order + ["rollback-start"] + later + ["rollback-finish", "final"]:
-            if name == "final":
+        for name in order + ["rollback-start"] + later + ["rollback-finish", "late", "final"]:
+            if name == "late":
+                if not soak.late_checks:
+                    continue
+                print("\n== late: checks that needed time to pass", flush=True)
+                fn = soak.run_late_checks
+            elif name == "final":
                 print("\n== final: every vault-* user in moto", flush=True)
                 fn = soak.final_count
             elif name.startswith("rollback"):
@@ -1395,6 +1585,7 @@ TITLES = {
     "e": "mass revocation vs boto3 direct",
     "f": "generated bad input",
     "g": "no secret leaks at trace",
+    "h": "plugin upgrade (register -version, tune, reload) under traffic",
 }
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ use crate::framework::storage::Storage;
 use crate::framework::{handler, obj, wal, Ctx, Error, HandlerResult, Operation, Path, Response};
 
 use super::metrics::{ROOT_KEY_DELETE_PENDING, STATIC_QUEUE_DEPTH, WAL_ENTRIES, WAL_OLDEST_AGE};
-use super::AwsBackend;
+use super::{root_rotation, AwsBackend};
 
 /// The WAL backlog: how many entries wait, and the age of the oldest in seconds (0 if none).
 /// Rollback takes an entry once it is older than five minutes, so an old entry is one that
@@ -32,16 +32,10 @@ async fn wal_backlog(storage: &Storage) -> Result<(f64, f64), Error> {
     Ok((ids.len() as f64, oldest as f64))
 }
 
-/// Hook for the root-key delete retry: old root access keys whose delete failed after a
-/// rotation and wait for a retry. Nothing records such keys yet, so there are none; the code
-/// that stores them fills this in, and the series and its alert already exist.
-async fn root_keys_pending_delete(_storage: &Storage) -> Result<u64, Error> {
-    Ok(0)
-}
-
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let (wal_entries, wal_oldest) = wal_backlog(&ctx.storage).await?;
-    let pending = root_keys_pending_delete(&ctx.storage).await?;
+    // Old root access keys whose delete failed after a rotation and wait for a retry.
+    let pending = root_rotation::pending_deletes(&ctx.storage).await?;
     let queue = ctx.backend.schedule.len() as f64;
     let text = ctx.backend.metrics.render(&[
         (WAL_ENTRIES, wal_entries),

@@ -20,6 +20,7 @@ mod pacer;
 mod pages;
 mod roles;
 mod rollback;
+mod root_rotation;
 mod rotate_root;
 mod secret;
 mod session_identity;
@@ -51,8 +52,11 @@ pub struct AwsBackend {
     generation: AtomicU64,
     /// One client build at a time.
     build_lock: Mutex<()>,
-    /// Serialises rotate-root on this node.
+    /// Serialises everything that rewrites `config/root` on this node: writes, manual and
+    /// scheduled rotations, old-key deletes and the root key's WAL rollback.
     rotation_lock: Mutex<()>,
+    /// The automated root key rotation task (its state is in `config/root`).
+    root_schedule: root_rotation::RootSchedule,
     /// Next rotation of each static role (rebuilt from storage on Initialize).
     schedule: static_roles::Schedule,
     /// Cached `config/lease` with the generation it was read at.
@@ -169,6 +173,11 @@ impl AwsBackend {
         self.schedule.set(name, at);
     }
 
+    /// Makes the root rotation task re-read `config/root` now.
+    fn wake_root_rotation(&self) {
+        self.root_schedule.wake();
+    }
+
     /// Drops static role `name` from the schedule.
     fn unschedule(&self, name: &str) {
         self.schedule.remove(name);
@@ -176,7 +185,10 @@ impl AwsBackend {
 
     fn invalidate(&self, key: &str) {
         match key {
-            config_root::KEY => self.drop_clients(),
+            config_root::KEY => {
+                self.drop_clients();
+                self.wake_root_rotation();
+            }
             config_lease::KEY => self.drop_lease_config(),
             _ => self.roles.invalidate(key),
         }
@@ -193,13 +205,17 @@ After mounting this backend, credentials to generate IAM keys must
 be configured with the \"root\" path and policies must be written using
 the \"roles/\" endpoints before any access keys can be generated.";
 
-/// Plugin version reported to the catalog.
+/// Plugin version reported to the catalog (Cargo.toml's, unless the binary was stamped).
 pub fn version() -> String {
-    format!("v{}", env!("CARGO_PKG_VERSION"))
+    crate::plugin::version::reported()
 }
 
 /// How long a read of the mount's max lease TTL is used before asking the server again.
 const MAX_TTL_REFRESH: Duration = Duration::from_secs(10);
+
+/// How long Cleanup lets a root rotation under way finish before it is cut off (its WAL entry
+/// then covers the key it may have made).
+const CLEANUP_GRACE: Duration = Duration::from_secs(10);
 
 /// Minimum age of a WAL entry before rollback acts on it (an issue in flight
 /// must not be undone under its feet).
@@ -233,11 +249,13 @@ pub fn framework() -> Framework<AwsBackend> {
             Box::pin(rollback::rollback(ctx, kind, data))
         })),
         wal_rollback_min_age: WAL_MIN_AGE,
-        // The rollback tick is a safety net; the scheduler task does the timing.
+        // The rollback tick is a safety net; the scheduler tasks do the timing.
         periodic: Some(Arc::new(|ctx| {
-            Box::pin(
-                async move { static_roles::run_due(&ctx.backend, &ctx.storage, &ctx.system).await },
-            )
+            Box::pin(async move {
+                let root = root_rotation::run_due(&ctx.backend, &ctx.storage, &ctx.system).await;
+                static_roles::run_due(&ctx.backend, &ctx.storage, &ctx.system).await?;
+                root.map(|_| ())
+            })
         })),
         // Initialize runs on start, reload, unseal and on a new active node:
         // the rotation schedule is rebuilt from storage there.
@@ -245,11 +263,18 @@ pub fn framework() -> Framework<AwsBackend> {
             Box::pin(async move {
                 ctx.backend.roles.forget_all();
                 static_roles::start(ctx.backend.clone(), ctx.storage.clone(), ctx.system.clone());
+                root_rotation::start(ctx.backend.clone(), ctx.storage.clone(), ctx.system.clone());
                 Ok(())
             })
         })),
         invalidate: Some(Arc::new(|b: &AwsBackend, key: &str| b.invalidate(key))),
-        cleanup: Some(Arc::new(|b: &AwsBackend| b.schedule.stop())),
+        // A root rotation under way may finish (a reload then needs no rollback of its key).
+        cleanup: Some(Arc::new(|b: Arc<AwsBackend>| {
+            Box::pin(async move {
+                b.schedule.stop();
+                b.root_schedule.stop_gracefully(CLEANUP_GRACE).await;
+            })
+        })),
         version: version(),
     }
 }

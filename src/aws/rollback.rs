@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::framework::{Ctx, Error};
 
 use super::iam_user::{self, WAL_KIND_USER};
+use super::rotate_root::{rollback_root_key, WAL_KIND_ROOT_KEY};
 use super::static_roles::{self, WAL_KIND_STATIC_KEY};
 use super::AwsBackend;
 
@@ -22,6 +23,7 @@ pub(crate) async fn rollback(ctx: Ctx<AwsBackend>, kind: String, data: Value) ->
         WAL_KIND_STATIC_KEY => {
             static_roles::rollback_static_key(&ctx.backend, &ctx.storage, &data).await
         }
+        WAL_KIND_ROOT_KEY => rollback_root_key(&ctx.backend, &ctx.storage, &data).await,
         _ => Err(Error::internal("unknown type to rollback")),
     }
 }

@@ -46,8 +46,9 @@ pub type MountHook<B> = Arc<dyn Fn(Ctx<B>) -> BoxFut<Result<(), Error>> + Send +
 pub type Factory<B> = Arc<dyn Fn(&HashMap<String, String>) -> B + Send + Sync>;
 /// Called when a storage key changed elsewhere (drop caches).
 pub type Invalidate<B> = Arc<dyn Fn(&B, &str) + Send + Sync>;
-/// Called when a mount is unloaded.
-pub type Cleanup<B> = Arc<dyn Fn(&B) + Send + Sync>;
+/// Called when a mount is unloaded (reload, unmount, seal, step-down); the server waits for
+/// it, so background work may finish what it started.
+pub type Cleanup<B> = Arc<dyn Fn(Arc<B>) -> BoxFut<()> + Send + Sync>;
 
 /// Everything that describes an engine. Built once; shared by all mounts.
 pub struct Framework<B> {

@@ -144,7 +144,7 @@ impl<B: Send + Sync + 'static> pb::backend_server::Backend for BackendService<B>
         let id = multiplex_id(&request);
         if let Some(inst) = self.instances.write().await.remove(&id) {
             if let Some(clean) = &self.fw.cleanup {
-                clean(&inst.backend);
+                clean(inst.backend.clone()).await;
             }
             tracing::debug!(multiplex_id = %id, "mount cleaned up");
         }

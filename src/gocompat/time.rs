@@ -5,7 +5,23 @@
 //! layout elements (`Jan`, `_2`, `.000`, `Z07:00`…) are recognised here as Go's `nextStdChunk`
 //! does; the calendar values (weekday, day of year) come from the `time` crate.
 
+use std::time::SystemTime;
+
 use time::OffsetDateTime;
+
+/// RFC 3339 text of `t` in UTC (Go's `time.RFC3339` layout, as Vault stores expirations).
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Parses RFC 3339 text; `None` for anything else (including `""`).
+pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
+}
 
 /// A layout element (Go's `std*` constants).
 #[derive(Clone, Copy)]

@@ -2,7 +2,7 @@
 //! (hashicorp/go-plugin over gRPC with AutoMTLS). Knows nothing about AWS or
 //! about the engine's paths.
 //!
-//! `main.rs` uses [`handshake`], [`log`] and [`serve`]; the protocol tests use [`tls`] to
+//! `main.rs` uses [`handshake`], [`log`], [`serve`] and [`version`]; the protocol tests use [`tls`] to
 //! play the server's side of mutual TLS. The rest is internal.
 
 mod broker;
@@ -12,3 +12,4 @@ pub mod log;
 pub mod serve;
 mod shutdown;
 pub mod tls;
+pub mod version;

@@ -15,6 +15,11 @@ f. 500 generated bad requests: same plugin pid, no 5xx from the plugin, no 2xx, 
    with a message, config/root + roles unchanged.
 g. trace logging: no secret key / session token / root secret in the server log or in a
    response that did not issue it.
+h. upgrade (plugin register -version, secrets tune -plugin-version, plugin reload) to the same
+   build stamped with the next version, under ~10 req/s of creds / sts / revoke: no operation
+   fails twice, both mounts run the new version, old leases renew and revoke under it, no
+   user outside a lease or WAL entry (0 after the rollback tick), and the root key (20 s) and a
+   static role (60 s) rotate after the upgrade.
 
 (d, the 3-node HA failover, needs two 60 s rotation periods: `make soak` only.)
 The soak's own output (every figure beside its goal) is shown when a test fails.
@@ -93,3 +98,7 @@ def test_f_bad_input_is_refused_with_4xx_and_changes_nothing(soak):
 
 def test_g_no_secret_in_trace_log_or_non_issuing_responses(soak):
     assert_invariants(soak, "g")
+
+
+def test_h_upgrade_under_traffic_loses_nothing(soak):
+    assert_invariants(soak, "h")

@@ -35,7 +35,7 @@ pub(crate) const STATIC_QUEUE_DEPTH: &str = "vault_aws_static_queue_depth";
 /// `vault_aws_root_key_delete_pending` (gauge, computed at scrape time).
 pub(crate) const ROOT_KEY_DELETE_PENDING: &str = "vault_aws_root_key_delete_pending";
 /// `vault_aws_root_rotations_total{outcome}`.
-const ROOT_ROTATIONS: &str = "vault_aws_root_rotations_total";
+pub(crate) const ROOT_ROTATIONS: &str = "vault_aws_root_rotations_total";
 /// `vault_aws_key_ready_seconds` (histogram).
 const KEY_READY_SECONDS: &str = "vault_aws_key_ready_seconds";
 /// `vault_aws_key_ready_timeouts_total`.

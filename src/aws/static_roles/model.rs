@@ -2,7 +2,7 @@
 //! Vault's cross-account keys and our `single_key`) and its credentials with the time of the
 //! next rotation (`static-creds/<name>`, seal-wrapped).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -90,19 +90,7 @@ impl std::fmt::Debug for StaticCreds {
     }
 }
 
-/// RFC 3339 text of `t` in UTC.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let odt = time::OffsetDateTime::from(t);
-    odt.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
-/// Parses RFC 3339.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(SystemTime::from)
-}
+pub(crate) use crate::gocompat::time::{parse_rfc3339, rfc3339};
 
 /// Static role `name`, if stored.
 pub(crate) async fn load_role(storage: &Storage, name: &str) -> Result<Option<StaticRole>, Error> {

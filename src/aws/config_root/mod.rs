@@ -1,7 +1,12 @@
-//! `config/root`: the engine's own AWS credentials and endpoints.
+//! `config/root`: the engine's own AWS credentials and endpoints, and when its key rotates.
 //!
 //! Writes merge (only supplied fields change), as Vault does; reads never
-//! return `secret_key`; the entry is seal-wrapped (special paths).
+//! return `secret_key`; the entry is seal-wrapped (special paths). The automated rotation
+//! fields and the engine's record of them are in `rotation.rs`.
+
+mod rotation;
+
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -14,6 +19,9 @@ use crate::framework::{
 
 use super::username::DEFAULT_USERNAME_TEMPLATE;
 use super::AwsBackend;
+
+pub(crate) use rotation::{plan, PendingDelete, RotationRecord, Step, FIRST_RETRY};
+use rotation::{RotationInput, RotationSettings};
 
 /// Storage key.
 pub(crate) const KEY: &str = "config/root";
@@ -32,6 +40,11 @@ pub(crate) struct RootConfig {
     pub(crate) region: String,
     pub(crate) max_retries: i64,
     pub(crate) username_template: String,
+    /// Vault Enterprise's automated rotation fields, under Vault's keys.
+    #[serde(flatten)]
+    pub(crate) rotation: RotationSettings,
+    /// When the key rotates next, how the last rotation went, old keys still to delete.
+    pub(crate) root_rotation: RotationRecord,
 }
 
 impl std::fmt::Debug for RootConfig {
@@ -50,6 +63,8 @@ impl std::fmt::Debug for RootConfig {
             .field("iam_endpoint", &self.iam_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
             .field("max_retries", &self.max_retries)
+            .field("rotation", &self.rotation)
+            .field("root_rotation", &self.root_rotation)
             .finish()
     }
 }
@@ -95,6 +110,7 @@ struct RootInput {
     sts_fallback_regions: Option<Vec<String>>,
     max_retries: Option<i64>,
     username_template: Option<String>,
+    rotation: RotationInput,
 }
 
 fn parse_input(ctx: &Ctx<AwsBackend>) -> RootInput {
@@ -110,11 +126,20 @@ fn parse_input(ctx: &Ctx<AwsBackend>) -> RootInput {
         sts_fallback_regions: f.opt_list("sts_fallback_regions"),
         max_retries: f.opt_int("max_retries"),
         username_template: f.opt_string("username_template"),
+        rotation: RotationInput {
+            schedule: f.opt_string("rotation_schedule"),
+            window: f.opt_int("rotation_window"),
+            period: f.opt_int("rotation_period"),
+            disable: f
+                .supplied("disable_automated_rotation")
+                .map(|_| f.bool("disable_automated_rotation")),
+        },
     }
 }
 
-/// Merges `input` into `base` and validates the result.
-fn merge(mut base: RootConfig, input: RootInput) -> Result<RootConfig, Error> {
+/// Merges `input` into `base` and validates the result; a change of the rotation settings
+/// counts the next rotation from `now`.
+fn merge(mut base: RootConfig, input: RootInput, now: SystemTime) -> Result<RootConfig, Error> {
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = input.$f { base.$f = v; } )* };
     }
@@ -144,19 +169,34 @@ fn merge(mut base: RootConfig, input: RootInput) -> Result<RootConfig, Error> {
             base.max_retries
         )));
     }
+    let settings = input
+        .rotation
+        .apply(base.rotation.clone())
+        .map_err(|e| Error::bad(e.to_string()))?;
+    // Terraform sends every field on every apply: only a real change moves the due time.
+    let timing = settings.timing();
+    let unscheduled =
+        base.root_rotation.next_rotation.is_empty() && !matches!(timing, rotation::Timing::Off);
+    if settings != base.rotation || unscheduled {
+        base.root_rotation.reschedule(&timing, now);
+    }
+    base.rotation = settings;
     Ok(base)
 }
 
 async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let input = parse_input(&ctx);
+    // A rotation (manual or scheduled) rewrites this entry: never interleave with one.
+    let _one_at_a_time = ctx.backend.rotation_lock.lock().await;
     let existing = RootConfig::load(&ctx.storage).await?;
     let base = match (&ctx.req.operation, existing) {
         (Operation::Create, _) | (_, None) => RootConfig::new_default(),
         (_, Some(e)) => e,
     };
-    let cfg = merge(base, input)?;
+    let cfg = merge(base, input, SystemTime::now())?;
     ctx.storage.put_json(KEY, &cfg).await?;
     ctx.backend.drop_clients();
+    ctx.backend.wake_root_rotation();
     tracing::info!(region = %cfg.region, iam_endpoint = %cfg.iam_endpoint, sts_endpoint = %cfg.sts_endpoint, "root configuration written");
     Ok(None)
 }
@@ -176,15 +216,13 @@ pub(crate) fn read_data(cfg: &RootConfig) -> Map<String, Value> {
         "role_arn": "",
         "identity_token_audience": "",
         "identity_token_ttl": 0,
-        "rotation_schedule": "",
-        "rotation_window": 0,
-        "rotation_period": 0,
-        "disable_automated_rotation": false,
     });
-    match v {
+    let mut m = match v {
         Value::Object(m) => m,
         _ => Map::new(),
-    }
+    };
+    rotation::read_fields(&cfg.rotation, &cfg.root_rotation, &mut m);
+    m
 }
 
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
@@ -235,6 +273,25 @@ pub(crate) fn path() -> Path<AwsBackend> {
             "username_template",
             "Template to generate custom IAM usernames",
         ))
+        .field(s(
+            "rotation_schedule",
+            "CRON-style string that will define the schedule on which rotations should occur. Mutually exclusive with rotation_period",
+        ))
+        .field(Field::new(
+            "rotation_window",
+            FieldType::DurationSecond,
+            "Specifies the amount of time in which the rotation is allowed to occur starting from a given rotation_schedule",
+        ))
+        .field(Field::new(
+            "rotation_period",
+            FieldType::DurationSecond,
+            "TTL for automatic credential rotation of the given username. Mutually exclusive with rotation_schedule",
+        ))
+        .field(Field::new(
+            "disable_automated_rotation",
+            FieldType::Bool,
+            "If set to true, will deregister all registered rotation jobs from the RotationManager for the plugin.",
+        ))
         .op(
             Operation::Read,
             "Read the root credentials configuration (never the secret key).",
@@ -259,7 +316,11 @@ pub(crate) fn path() -> Path<AwsBackend> {
              keys as long as they have permission to manage IAM.\n\n\
              Writes merge: only the fields you supply change. With no keys stored, the\n\
              AWS SDK's default chain is used (environment, shared profile, web identity,\n\
-             container or instance metadata). The secret key is never returned.",
+             container or instance metadata). The secret key is never returned.\n\n\
+             rotation_period or rotation_schedule (5-field cron, UTC; not both) rotate the\n\
+             key by itself on the active node, as config/rotate-root does; a failure is\n\
+             retried with backoff, within rotation_window for a schedule. Reads show the\n\
+             next rotation, the last outcome and old keys whose delete waits for a retry.",
         )
 }
 
@@ -279,6 +340,7 @@ mod tests {
                 region: Some("eu-west-1".into()),
                 ..Default::default()
             },
+            SystemTime::UNIX_EPOCH,
         )
         .expect("valid");
         assert_eq!(merged.access_key, "AKIA1");
@@ -296,6 +358,7 @@ mod tests {
                 sts_fallback_endpoints: Some(vec!["http://a".into()]),
                 ..Default::default()
             },
+            SystemTime::UNIX_EPOCH,
         )
         .expect_err("length mismatch");
         assert_eq!(
@@ -313,6 +376,34 @@ mod tests {
             .to_string()
             .contains("TOPSECRET"));
         assert!(!format!("{c:?}").contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn rotation_fields_are_checked_and_a_change_schedules_from_now() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        let with_period = |p| RootInput {
+            rotation: RotationInput {
+                period: Some(p),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let e = merge(RootConfig::new_default(), with_period(5), now).expect_err("too short");
+        assert_eq!(e, Error::bad("rotation_period must be 10 seconds or more"));
+        let c = merge(RootConfig::new_default(), with_period(60), now).expect("valid");
+        assert_eq!(c.root_rotation.next_rotation, "1970-01-01T00:17:40Z");
+        // The same settings again (Terraform re-applies) keep the due time.
+        let later = now + std::time::Duration::from_secs(30);
+        let again = merge(c.clone(), with_period(60), later).expect("valid");
+        assert_eq!(
+            again.root_rotation.next_rotation,
+            c.root_rotation.next_rotation
+        );
+        let changed = merge(c, with_period(120), later).expect("valid");
+        assert_eq!(changed.root_rotation.next_rotation, "1970-01-01T00:19:10Z");
+        let m = read_data(&changed);
+        assert_eq!(m["rotation_period"], json!(120));
+        assert_eq!(m["next_vault_rotation"], json!("1970-01-01T00:19:10Z"));
     }
 
     #[test]
