@@ -247,9 +247,11 @@ async fn run(ctx: &Ctx<AwsBackend>, req: &IssueRequest) -> Result<Response, Erro
             sts::session_token(&clients, &req.sts(*ttl), mfa_code).await
         }
     };
-    ctx.backend
-        .metrics
-        .issue_phase(req.params.credential_type().as_str(), "aws", started);
+    if sts.is_ok() {
+        ctx.backend
+            .metrics
+            .issue_phase(req.params.credential_type().as_str(), "aws", started);
+    }
     sts
 }
 

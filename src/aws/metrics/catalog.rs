@@ -305,6 +305,16 @@ fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
 
+/// The phases an issue of type `t` is timed in (`vault_aws_issue_phase_seconds`).
+fn issue_phases(t: CredentialType) -> &'static [&'static str] {
+    match t {
+        CredentialType::IamUser => &["wal_put", "aws", "wal_delete"],
+        CredentialType::AssumedRole
+        | CredentialType::FederationToken
+        | CredentialType::SessionToken => &["aws"],
+    }
+}
+
 /// The series that exist from start-up, as `(name, labels)`; histograms get empty buckets.
 pub(crate) fn startup_series() -> Vec<(&'static str, Labels)> {
     let mut s: Vec<(&'static str, Labels)> = Vec::new();
@@ -323,6 +333,12 @@ pub(crate) fn startup_series() -> Vec<(&'static str, Labels)> {
             s.push((
                 ISSUE_SECONDS,
                 labels([("type", t.as_str()), ("outcome", o.as_str())]),
+            ));
+        }
+        for phase in issue_phases(*t) {
+            s.push((
+                ISSUE_PHASE_SECONDS,
+                labels([("type", t.as_str()), ("phase", phase)]),
             ));
         }
     }
