@@ -13,15 +13,15 @@
 //!
 //! Build: `cargo build --release --example floor` (target/release/examples/floor).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
 
 use vault_plugin_secrets_aws::framework::{
-    self, handler, name_segment, Ctx, Field, FieldType, Framework, HandlerResult, Operation, Path,
-    Response, SpecialPaths,
+    self, handler, name_segment, Ctx, Field, FieldType, Framework, HandlerResult, MountConfig,
+    Operation, Path, Response, SpecialPaths,
 };
 
 /// One mount's items, in memory only.
@@ -100,7 +100,7 @@ fn floor() -> Framework<Floor> {
         ],
         secrets: Vec::new(),
         special_paths: SpecialPaths::default(),
-        factory: Arc::new(|_: &HashMap<String, String>| Floor::default()),
+        factory: Arc::new(|_: &MountConfig| Floor::default()),
         wal_rollback: None,
         wal_rollback_min_age: std::time::Duration::from_secs(300),
         periodic: None,

@@ -16,10 +16,11 @@ use crate::gocompat::quote::go_quote;
 use super::chain::ChainSource;
 use super::clients::Clients;
 use super::credential::CredentialType;
-use super::iam_user::{self, UserSpec};
+use super::iam_user::{self, record, UserSpec};
+use super::key_ready;
 use super::metrics::{RequestOutcome, ISSUED, ISSUE_SECONDS};
 use super::roles::{not_found, RoleEntry, CHAINED_MAX_TTL_SECS};
-use super::secret::iam_user_response;
+use super::secret::{iam_user_response, UserLease};
 use super::session_identity::{self, SessionIdentity};
 use super::sts::{self, effective_ttl, AssumeSpec, StsRequest};
 use super::username::{generate_username, NameKind};
@@ -261,6 +262,23 @@ async fn issue_iam_user(
     req: &IssueRequest,
 ) -> Result<Response, Error> {
     let role = &req.role;
+    let lease = UserLease::of(role, ctx.backend.lease_config(&ctx.storage).await?);
+    // With a cap, issues of the role take turns from the count to the record, so concurrent
+    // requests can never exceed it (hashicorp/vault#5475).
+    let _turn = match role.user.max_active() {
+        Some(cap) => {
+            let turn = ctx.backend.caps.turn(&req.role_name).await;
+            let live = record::count(&ctx.storage, &req.role_name).await?;
+            if live as u64 >= cap {
+                return Err(Error::bad(format!(
+                    "role {} has reached its max_active_credentials of {cap}: {live} credentials are live; revoke some or raise the cap",
+                    go_quote(&req.role_name)
+                )));
+            }
+            Some(turn)
+        }
+        None => None,
+    };
     let username = generate_username(
         clients.config.template(),
         NameKind::Iam,
@@ -277,6 +295,8 @@ async fn issue_iam_user(
         policy_document: &role.policy_document,
         groups: role.iam_groups.as_deref().unwrap_or_default(),
         tags: role.iam_tags.as_ref().unwrap_or(&no_tags),
+        mount_uuid: &ctx.backend.mount_uuid,
+        lease: lease.ttl,
     };
     let user = iam_user::issue(
         &ctx.storage,
@@ -287,8 +307,13 @@ async fn issue_iam_user(
     )
     .await?;
     tracing::info!(role = %req.role_name, username = %user.username, access_key = %user.key.access_key_id, "issued iam_user credentials");
-    let lease = ctx.backend.lease_config(&ctx.storage).await?;
-    Ok(iam_user_response(user, &req.role_name, role, lease))
+    let warning = match role.user.key_ready_timeout() {
+        Some(timeout) => key_ready::wait(ctx, clients, &user.key, timeout).await,
+        None => None,
+    };
+    let mut response = iam_user_response(user, &req.role_name, role, lease);
+    response.warnings.extend(warning);
+    Ok(response)
 }
 
 /// `creds/<name>` and `sts/<name>`.

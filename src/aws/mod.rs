@@ -14,6 +14,7 @@ mod config_root;
 mod credential;
 mod creds;
 mod iam_user;
+mod key_ready;
 mod metrics;
 mod metrics_path;
 mod pacer;
@@ -26,6 +27,7 @@ mod secret;
 mod session_identity;
 mod static_roles;
 mod sts;
+mod tidy;
 mod username;
 
 use std::collections::HashMap;
@@ -37,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
 use crate::framework::storage::Storage;
-use crate::framework::{Error, Framework, SpecialPaths};
+use crate::framework::{Error, Framework, MountConfig, SpecialPaths};
 
 use clients::{CallContext, ClientError, Clients};
 use config_root::RootConfig;
@@ -69,6 +71,12 @@ pub struct AwsBackend {
     pacers: Arc<pacer::Pacers>,
     /// Roles read from storage.
     roles: roles::RoleCache,
+    /// The mount's UUID from the server, the value of the tag on every user it creates.
+    mount_uuid: String,
+    /// Turns of roles with `max_active_credentials`, so concurrent issues cannot pass the cap.
+    caps: RoleTurns,
+    /// The periodic orphan sweep (`config/tidy`).
+    tidy: tidy::TidyTask,
     /// The mount's max lease TTL and when it was read (see [`AwsBackend::mount_max_ttl`]).
     max_ttl: std::sync::Mutex<Option<(std::time::Instant, Duration)>>,
     /// Intermediate sessions of chained roles (`source_role_arn`).
@@ -195,6 +203,23 @@ impl AwsBackend {
     }
 }
 
+/// One async lock per role name, taken in arrival order.
+#[derive(Default)]
+struct RoleTurns {
+    by_role: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl RoleTurns {
+    /// Waits for `role`'s turn; the turn lasts as long as the guard.
+    async fn turn(&self, role: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = match self.by_role.lock() {
+            Ok(mut m) => m.entry(role.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// Engine description shown by `path-help` on the mount root.
 const BACKEND_HELP: &str = "\
 The AWS backend dynamically generates AWS access keys for a set of
@@ -236,6 +261,8 @@ pub fn framework() -> Framework<AwsBackend> {
             static_roles::creds_path(),
             static_roles::rotate_path(),
             creds::path(),
+            tidy::path(),
+            tidy::config_path(),
             metrics_path::path(),
         ],
         secrets: vec![secret::secret_type()],
@@ -244,7 +271,10 @@ pub fn framework() -> Framework<AwsBackend> {
             seal_wrap_storage: vec!["config/root".into(), "static-creds/".into()],
             ..SpecialPaths::default()
         },
-        factory: Arc::new(|_: &HashMap<String, String>| AwsBackend::default()),
+        factory: Arc::new(|m: &MountConfig| AwsBackend {
+            mount_uuid: m.backend_uuid.clone(),
+            ..AwsBackend::default()
+        }),
         wal_rollback: Some(Arc::new(|ctx, kind, data| {
             Box::pin(rollback::rollback(ctx, kind, data))
         })),
@@ -264,6 +294,7 @@ pub fn framework() -> Framework<AwsBackend> {
                 ctx.backend.roles.forget_all();
                 static_roles::start(ctx.backend.clone(), ctx.storage.clone(), ctx.system.clone());
                 root_rotation::start(ctx.backend.clone(), ctx.storage.clone(), ctx.system.clone());
+                tidy::start(ctx.backend.clone(), ctx.storage.clone(), ctx.system.clone());
                 Ok(())
             })
         })),
@@ -272,6 +303,7 @@ pub fn framework() -> Framework<AwsBackend> {
         cleanup: Some(Arc::new(|b: Arc<AwsBackend>| {
             Box::pin(async move {
                 b.schedule.stop();
+                b.tidy.stop();
                 b.root_schedule.stop_gracefully(CLEANUP_GRACE).await;
             })
         })),

@@ -28,10 +28,12 @@ use super::credential::CredentialType;
 use super::AwsBackend;
 
 mod sts_options;
+mod user_options;
 pub(crate) use sts_options::{
     fits_tag_value, is_aws_name, StsOptions, CHAINED_MAX_TTL_SECS, SESSION_NAME_RULE,
     SOURCE_IDENTITY_RULE, TAG_VALUE_RULE,
 };
+pub(crate) use user_options::UserOptions;
 
 /// Storage prefix of roles.
 pub(crate) const ROLE_PREFIX: &str = "role/";
@@ -104,6 +106,9 @@ pub(crate) struct RoleEntry {
     /// Ours: identity templates, role chaining, `no_lease` (keys absent when unset).
     #[serde(flatten)]
     pub(crate) sts: StsOptions,
+    /// Ours: see [`UserOptions`].
+    #[serde(flatten)]
+    pub(crate) user: UserOptions,
 }
 
 /// Parsed write input: `None` = field absent from the request. Durations here in seconds.
@@ -129,6 +134,8 @@ pub(crate) struct RoleInput {
     pub(crate) mfa_serial_number: Option<String>,
     /// Ours: see [`StsOptions`].
     pub(crate) sts: sts_options::StsOptionsInput,
+    /// Ours: see [`UserOptions`].
+    pub(crate) user: user_options::UserOptionsInput,
     /// Deprecated `arn`; `Some("")` counts as absent, as in Vault.
     pub(crate) legacy_arn: Option<String>,
     /// Deprecated `policy`; `Some("")` counts as absent, as in Vault.
@@ -235,6 +242,7 @@ pub(crate) fn apply_write(
         entry.external_id = external_id;
     }
     input.sts.merge_into(&mut entry.sts);
+    input.user.merge_into(&mut entry.user);
 
     if let Some(raw) = legacy {
         entry = migrate_legacy(&raw);
@@ -369,6 +377,7 @@ impl RoleEntry {
             Value::String(self.mfa_serial_number.clone()),
         );
         self.sts.read_into(&mut data);
+        self.user.read_into(&mut data);
         if !self.invalid_data.is_empty() {
             data.insert(
                 "invalid_data".into(),
@@ -533,6 +542,7 @@ impl RoleEntry {
             errors.push(assume_only("external_id"));
         }
         errors.extend(sts_options::validation_errors(self, &types));
+        errors.extend(user_options::validation_errors(self, &types));
         errors
     }
 }
@@ -856,6 +866,7 @@ fn parse_input(ctx: &Ctx<AwsBackend>) -> RoleInput {
         external_id: f.opt_string("external_id"),
         mfa_serial_number: f.opt_string("mfa_serial_number"),
         sts: sts_options::StsOptionsInput::parse(f),
+        user: user_options::UserOptionsInput::parse(f),
         legacy_arn: f.opt_string("arn"),
         legacy_policy: f.opt_string("policy"),
     }
@@ -957,6 +968,7 @@ pub(crate) fn path() -> Path<AwsBackend> {
         .field(s("policy", "Use policy_document instead."));
     sts_options::fields()
         .into_iter()
+        .chain(user_options::fields())
         .fold(path, Path::field)
         .op(Operation::Read, "Read a role", handler(read))
         .op(Operation::Update, "Create or update a role", handler(write))

@@ -18,7 +18,7 @@ pub(crate) async fn rollback(ctx: Ctx<AwsBackend>, kind: String, data: Value) ->
     match kind.as_str() {
         WAL_KIND_USER => {
             let clients = ctx.backend.clients(&ctx.storage).await?;
-            iam_user::rollback(&clients.iam, &data).await
+            iam_user::rollback(&ctx.storage, &clients.iam, &data).await
         }
         WAL_KIND_STATIC_KEY => {
             static_roles::rollback_static_key(&ctx.backend, &ctx.storage, &data).await

@@ -13,7 +13,7 @@ use crate::framework::{
 };
 
 use super::config_lease::LeaseConfig;
-use super::iam_user::{delete_known_user, delete_user, Holdings, IssuedUser, UserGone};
+use super::iam_user::{delete_known_user, delete_user, record, Holdings, IssuedUser, UserGone};
 use super::metrics::{RequestOutcome, REVOKED, REVOKE_SECONDS};
 use super::roles::RoleEntry;
 use super::AwsBackend;
@@ -61,13 +61,31 @@ pub(crate) fn internal_data_sts(name: &str, policy: &str) -> Map<String, Value> 
     m
 }
 
-/// The reply to an `iam_user` issue: the new user's key under a renewable lease of
-/// `config/lease`'s length.
+/// The lease of an `iam_user` credential: the role's `default_ttl`/`max_ttl` where set, else
+/// `config/lease`'s (the server still caps both at the mount's max TTL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UserLease {
+    pub(crate) ttl: Duration,
+    pub(crate) max_ttl: Duration,
+}
+
+impl UserLease {
+    /// The lease for users of `role` under `cfg`.
+    pub(crate) fn of(role: &RoleEntry, cfg: LeaseConfig) -> Self {
+        let nanos = |n: i64| Duration::from_nanos(n.max(0) as u64);
+        Self {
+            ttl: role.user.ttl().unwrap_or_else(|| nanos(cfg.lease)),
+            max_ttl: role.user.max_ttl().unwrap_or_else(|| nanos(cfg.lease_max)),
+        }
+    }
+}
+
+/// The reply to an `iam_user` issue: the new user's key under a renewable lease of `lease`.
 pub(crate) fn iam_user_response(
     user: IssuedUser,
     role_name: &str,
     role: &RoleEntry,
-    lease: LeaseConfig,
+    lease: UserLease,
 ) -> Response {
     let internal_data =
         internal_data_iam_user(&user.username, role_name, role, &user.key.access_key_id);
@@ -80,8 +98,8 @@ pub(crate) fn iam_user_response(
         data: Some(data),
         secret: Some(SecretResponse {
             internal_data,
-            ttl: Duration::from_nanos(lease.lease.max(0) as u64),
-            max_ttl: Duration::from_nanos(lease.lease_max.max(0) as u64),
+            ttl: lease.ttl,
+            max_ttl: lease.max_ttl,
             renewable: true,
         }),
         warnings: Vec::new(),
@@ -104,11 +122,31 @@ async fn renew(ctx: Ctx<AwsBackend>) -> HandlerResult {
         return Ok(None);
     }
     let cfg = ctx.backend.lease_config(&ctx.storage).await?;
+    // The role as it is now, so a changed default_ttl applies to renewals (as config/lease does);
+    // the snapshot in the lease when the role is gone; config/lease alone for leases without one.
+    let text = |k: &str| lease.internal_data.get(k).and_then(Value::as_str);
+    let role_name = text(ROLE_NAME).unwrap_or_default().to_string();
+    let current = if role_name.is_empty() {
+        None
+    } else {
+        ctx.backend.roles.get(&ctx.storage, &role_name).await?
+    };
+    let snapshot: Option<RoleEntry> = lease
+        .internal_data
+        .get("policy")
+        .and_then(|p| serde_json::from_value(p.clone()).ok());
+    let granted = match current.as_deref().or(snapshot.as_ref()) {
+        Some(role) => UserLease::of(role, cfg),
+        None => UserLease::of(&RoleEntry::default(), cfg),
+    };
+    if let (false, Some(username)) = (role_name.is_empty(), text("username")) {
+        record::renew(&ctx.storage, &role_name, username, granted.ttl).await?;
+    }
     Ok(Some(Response {
         secret: Some(SecretResponse {
             internal_data: lease.internal_data,
-            ttl: Duration::from_nanos(cfg.lease.max(0) as u64),
-            max_ttl: Duration::from_nanos(cfg.lease_max.max(0) as u64),
+            ttl: granted.ttl,
+            max_ttl: granted.max_ttl,
             renewable: true,
         }),
         ..Response::default()
@@ -188,7 +226,6 @@ async fn revoke_lease(ctx: &Ctx<AwsBackend>) -> HandlerResult {
     match gone {
         Ok(UserGone::Deleted) => {
             tracing::info!(username = %username, "revoked iam_user lease: user deleted");
-            Ok(None)
         }
         Ok(UserGone::AlreadyAbsent) => {
             let age = lease
@@ -197,15 +234,23 @@ async fn revoke_lease(ctx: &Ctx<AwsBackend>) -> HandlerResult {
                 .unwrap_or(YOUNG_LEASE);
             if age < YOUNG_LEASE {
                 // IAM is eventually consistent: a user created moments ago may not be visible yet.
-                Err(Error::internal(format!(
+                return Err(Error::internal(format!(
                     "IAM user {username} was not found; the lease is younger than 5 minutes, so this may be IAM lagging behind: retry later"
-                )))
-            } else {
-                Ok(None)
+                )));
             }
         }
-        Err(e) => Err(Error::internal(e.to_string())),
+        Err(e) => return Err(Error::internal(e.to_string())),
     }
+    // The user is gone: so is its record (leases of other plugins name no role and have none).
+    if let Some(role) = lease
+        .internal_data
+        .get(ROLE_NAME)
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+    {
+        record::delete(&ctx.storage, role, &username).await?;
+    }
+    Ok(None)
 }
 
 /// The secret type.

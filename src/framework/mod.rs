@@ -26,8 +26,8 @@ pub use path::{
 };
 pub use request::{obj, Operation, Request, Response, SecretResponse};
 pub use router::{
-    Cleanup, Factory, Framework, Invalidate, MountHook, SecretType, SpecialPaths, WalRollback,
-    SECRET_TYPE_KEY,
+    Cleanup, Factory, Framework, Invalidate, MountConfig, MountHook, SecretType, SpecialPaths,
+    WalRollback, SECRET_TYPE_KEY,
 };
 pub use run::run;
 pub use service::BackendService;

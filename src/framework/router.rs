@@ -43,7 +43,17 @@ pub type WalRollback<B> =
 /// A hook run with the mount's storage (initialize, periodic).
 pub type MountHook<B> = Arc<dyn Fn(Ctx<B>) -> BoxFut<Result<(), Error>> + Send + Sync>;
 /// Builds a mount's state from the mount config (`SetupArgs.Config`).
-pub type Factory<B> = Arc<dyn Fn(&HashMap<String, String>) -> B + Send + Sync>;
+pub type Factory<B> = Arc<dyn Fn(&MountConfig) -> B + Send + Sync>;
+
+/// What the server tells a new mount about itself (`SetupArgs`).
+#[derive(Debug, Clone, Default)]
+pub struct MountConfig {
+    /// The mount's configuration map (`SetupArgs.Config`).
+    pub config: HashMap<String, String>,
+    /// The mount's UUID (`SetupArgs.backendUUID`): stable across restarts, reloads and
+    /// failovers, and different for every mount, so it can label what the mount creates outside.
+    pub backend_uuid: String,
+}
 /// Called when a storage key changed elsewhere (drop caches).
 pub type Invalidate<B> = Arc<dyn Fn(&B, &str) + Send + Sync>;
 /// Called when a mount is unloaded (reload, unmount, seal, step-down); the server waits for

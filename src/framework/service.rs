@@ -14,7 +14,7 @@ use crate::proto::pb;
 use super::codec::{decode_request, encode_result, error_reply};
 use super::error::Error;
 use super::request::Operation;
-use super::router::{Framework, Instance};
+use super::router::{Framework, Instance, MountConfig};
 use super::storage::{Storage, SystemView};
 
 /// gRPC metadata key carrying the mount's id.
@@ -181,7 +181,10 @@ impl<B: Send + Sync + 'static> pb::backend_server::Backend for BackendService<B>
                 }
             }
         };
-        let backend = Arc::new((self.fw.factory)(&args.config));
+        let backend = Arc::new((self.fw.factory)(&MountConfig {
+            config: args.config,
+            backend_uuid: args.backend_uuid,
+        }));
         let inst = Instance {
             backend,
             storage: Storage::new(channel.clone()),

@@ -179,6 +179,17 @@ def user_exists(iam, name: str) -> bool:
         raise
 
 
+MOUNT_TAG = "vault-secrets-aws-mount"
+
+
+def mount_uuid(bao, m: str) -> str:
+    """The mount's backend UUID: the value of the tag on every user it creates."""
+    status, body = bao.api("GET", f"{m}/config/tidy")
+    assert status == 200, body
+    assert body["data"]["mount_tag_key"] == MOUNT_TAG
+    return body["data"]["mount_tag_value"]
+
+
 def owner_of_key(iam, access_key_id: str) -> str:
     return iam.get_access_key_last_used(AccessKeyId=access_key_id)["UserName"]
 
@@ -510,7 +521,7 @@ def test_issued_key_authenticates_and_user_matches_role(bao, moto, mount, root_u
             assert doc == INLINE_DOC
             assert {g["GroupName"] for g in admin.list_groups_for_user(UserName=user)["Groups"]} == {group_a, group_b}
             tags = {t["Key"]: t["Value"] for t in admin.list_user_tags(UserName=user)["Tags"]}
-            assert tags == {"team": "qa", "cost-center": "42"}
+            assert tags == {"team": "qa", "cost-center": "42", MOUNT_TAG: mount_uuid(bao, m)}
             keys = admin.list_access_keys(UserName=user)["AccessKeyMetadata"]
             assert [k["AccessKeyId"] for k in keys] == [key]
 
@@ -519,7 +530,11 @@ def test_issued_key_authenticates_and_user_matches_role(bao, moto, mount, root_u
             assert len(create) == 1, rec.for_user(user)
             assert create[0].get("PermissionsBoundary") == boundary
             assert create[0].get("Path") == "/vault/test/"
-            assert not any(k.startswith("Tags") for k in create[0]), "Vault tags with TagUser, not CreateUser"
+            # The tags go on CreateUser itself (hashicorp/vault#32001), none with TagUser.
+            sent = {create[0][f"Tags.member.{i}.Key"]: create[0][f"Tags.member.{i}.Value"]
+                    for i in range(1, 4) if f"Tags.member.{i}.Key" in create[0]}
+            assert sent == tags, create[0]
+            assert not [a for a, _ in rec.for_user(user) if a == "TagUser"], rec.for_user(user)
 
             # revoke while moto still checks the engine's signature
             cli_ok(bao, "lease", "revoke", "-sync", creds["lease_id"])
@@ -552,7 +567,8 @@ def test_user_path_default_is_root(bao, configured, iam):
     assert iam.list_attached_user_policies(UserName=user)["AttachedPolicies"] == []
     assert iam.list_user_policies(UserName=user)["PolicyNames"] == []
     assert iam.list_groups_for_user(UserName=user)["Groups"] == []
-    assert iam.list_user_tags(UserName=user)["Tags"] == []
+    # Only the tag naming the mount, which every user of the engine carries.
+    assert iam.list_user_tags(UserName=user)["Tags"] == [{"Key": MOUNT_TAG, "Value": mount_uuid(bao, m)}]
     cli_ok(bao, "lease", "revoke", "-sync", creds["lease_id"])
     assert not user_exists(iam, user)
 
@@ -838,6 +854,10 @@ def test_role_read_shape(bao, mount):
         "source_role_arn": "",
         "source_external_id": "",
         "no_lease": False,
+        "default_ttl": 0,
+        "max_ttl": 0,
+        "max_active_credentials": 0,
+        "key_ready_timeout": 0,
     }
     write_role(bao, m, "sts", credential_type="assumed_role", role_arns=[ROLE_ARN, ROLE_ARN + "2"],
                default_sts_ttl="15m", max_sts_ttl="1h", session_tags="k=v", external_id="ext")

@@ -249,7 +249,8 @@ def test_setup_calls_run_side_by_side_at_most_four(bao, moto, faulty, proxy):
     attached = {p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]}
     assert attached == set(policies)
     assert {g["GroupName"] for g in iam.list_groups_for_user(UserName=user)["Groups"]} == set(groups)
-    assert {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]} == {"team": "qa"}
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]}
+    assert tags["team"] == "qa" and set(tags) == {"team", "vault-secrets-aws-mount"}, tags
     assert key_ids(iam, user) == [body["data"]["access_key"]]
     ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": body["lease_id"], "sync": True}), 200, 204)
     for g in groups:

@@ -21,7 +21,7 @@ use super::error::{IamError, IssueStep};
 use super::keys::{create_access_key_once, AccessKeyPair};
 use super::retry::{on_new_user, AttemptCount};
 
-/// How many of one new user's setup calls (policies, inline policy, groups, tags) are in flight
+/// How many of one new user's setup calls (policies, inline policy, groups) are in flight
 /// at once. They are independent once the user exists; running them side by side takes a role
 /// with a few attachments from one round trip per attachment to about one in all, and the bound
 /// keeps a role with many attachments from bursting into IAM's request rate.
@@ -58,12 +58,32 @@ pub(crate) struct NewUser<'a> {
     pub(crate) inline_policy: Option<(&'a str, &'a str)>,
     /// Groups to join, in order.
     pub(crate) groups: &'a [String],
-    /// `iam_tags`, sent in one `TagUser` call.
+    /// `iam_tags`, sent on `CreateUser` (see [`create_user_with_key`]).
     pub(crate) tags: &'a BTreeMap<String, String>,
+    /// The tag that marks the user as this mount's: `(MOUNT_TAG_KEY, backend UUID)`.
+    pub(crate) mount_tag: (&'a str, &'a str),
+}
+
+/// The tags a new user is created with: the role's `iam_tags`, then the mount tag (which a role
+/// tag of the same key cannot replace: it is how the orphan sweep knows the mount's users).
+fn creation_tags(u: &NewUser<'_>) -> Result<Vec<Tag>, String> {
+    let (mount_key, mount_value) = u.mount_tag;
+    u.tags
+        .iter()
+        .filter(|(k, _)| k.as_str() != mount_key)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain((!mount_value.is_empty()).then_some((mount_key, mount_value)))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
 }
 
 /// Creates the lease's user and its access key with Vault's calls and error texts; the calls
 /// between `CreateUser` and `CreateAccessKey` run concurrently.
+///
+/// The tags go on `CreateUser` itself, not on a `TagUser` after it as in Vault: accounts whose
+/// service control policies require tags at creation refuse a `CreateUser` without them
+/// (hashicorp/vault#32001). AWS then needs `iam:TagUser` for the same call, as before.
 ///
 /// No cleanup on failure: the caller wrote a WAL entry before calling, and the rollback of that
 /// entry deletes whatever was created. Cleaning up here as well would race with it and, on an
@@ -74,7 +94,15 @@ pub(crate) async fn create_user_with_key(
     metrics: Option<&Metrics>,
 ) -> Result<AccessKeyPair, IamError> {
     let path = if u.path.is_empty() { "/" } else { u.path };
-    let mut create = iam.create_user().user_name(u.username).path(path);
+    let tags = creation_tags(u).map_err(|e| IamError::Issue {
+        step: IssueStep::CreateUser,
+        failure: AwsFailure::local(e),
+    })?;
+    let mut create = iam
+        .create_user()
+        .user_name(u.username)
+        .path(path)
+        .set_tags((!tags.is_empty()).then_some(tags));
     if !u.permissions_boundary_arn.is_empty() {
         create = create.permissions_boundary(u.permissions_boundary_arn);
     }
@@ -113,15 +141,6 @@ pub(crate) async fn create_user_with_key(
     // its end before the outcome is read, and the error reported is that of the earliest step
     // in Vault's order, so the message is Vault's whenever one step fails. The key comes only
     // after all of them succeeded, as in Vault: a user whose setup failed never gets a key.
-    let tags = u
-        .tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| IamError::Issue {
-            step: IssueStep::TagUser,
-            failure: AwsFailure::local(e.to_string()),
-        })?;
     let mut steps: Vec<BoxFuture<'_, Result<(), IamError>>> = Vec::new();
     for arn in u.policy_arns {
         steps.push(
@@ -166,24 +185,6 @@ pub(crate) async fn create_user_with_key(
                     iam.add_user_to_group()
                         .user_name(u.username)
                         .group_name(group)
-                        .send()
-                })
-                .await?;
-                Ok(())
-            }
-            .boxed(),
-        );
-    }
-    // Vault tags after creation rather than on CreateUser, so a role's tags need iam:TagUser
-    // exactly as documented; keep that.
-    if !tags.is_empty() {
-        let tags = &tags;
-        steps.push(
-            async move {
-                on_new_user(u.username, IssueStep::TagUser, metrics, move || {
-                    iam.tag_user()
-                        .user_name(u.username)
-                        .set_tags(Some(tags.clone()))
                         .send()
                 })
                 .await?;

@@ -17,7 +17,6 @@ pub(crate) enum IssueStep {
     AttachUserPolicy,
     PutUserPolicy,
     AddUserToGroup,
-    TagUser,
     CreateAccessKey,
 }
 
@@ -29,7 +28,6 @@ impl IssueStep {
             Self::AttachUserPolicy => "AttachUserPolicy",
             Self::PutUserPolicy => "PutUserPolicy",
             Self::AddUserToGroup => "AddUserToGroup",
-            Self::TagUser => "TagUser",
             Self::CreateAccessKey => "CreateAccessKey",
         }
     }
@@ -41,7 +39,6 @@ impl IssueStep {
             Self::AttachUserPolicy => "Error attaching user policy",
             Self::PutUserPolicy => "Error putting user policy",
             Self::AddUserToGroup => "Error adding user to group",
-            Self::TagUser => "Error adding tags to user",
             Self::CreateAccessKey => "Error creating access keys",
         }
     }
@@ -298,7 +295,6 @@ mod tests {
                 "AddUserToGroup",
                 "Error adding user to group",
             ),
-            (IssueStep::TagUser, "TagUser", "Error adding tags to user"),
             (
                 IssueStep::CreateAccessKey,
                 "CreateAccessKey",

@@ -9,11 +9,12 @@
 mod create;
 mod error;
 mod keys;
+pub(crate) mod record;
 mod retry;
 mod teardown;
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -33,6 +34,11 @@ pub(crate) use teardown::{delete_known_user, delete_user, Holdings, UserGone};
 /// WAL kind of a user being created (the Go plugin's name, so its entries roll back here).
 pub(crate) const WAL_KIND_USER: &str = "user";
 
+/// The tag every user this engine creates carries, with the mount's UUID as its value: how the
+/// orphan sweep tells the mount's users from hand-made ones and other mounts' (documented in
+/// the README).
+pub(crate) const MOUNT_TAG_KEY: &str = "vault-secrets-aws-mount";
+
 /// What the role asks of a new user.
 pub(crate) struct UserSpec<'a> {
     /// The Vault role's name: the inline policy's name, as in Vault.
@@ -45,6 +51,10 @@ pub(crate) struct UserSpec<'a> {
     pub(crate) policy_document: &'a str,
     pub(crate) groups: &'a [String],
     pub(crate) tags: &'a BTreeMap<String, String>,
+    /// The mount's UUID, the value of [`MOUNT_TAG_KEY`].
+    pub(crate) mount_uuid: &'a str,
+    /// The lease the user will be issued under, for its record.
+    pub(crate) lease: Duration,
 }
 
 /// A user created for a lease, now owned by the caller's lease.
@@ -68,9 +78,28 @@ pub(crate) async fn issue(
     let phase =
         |name: &'static str, started: Instant| metrics.issue_phase("iam_user", name, started);
     let started = Instant::now();
-    let wal_id = wal::put(storage, WAL_KIND_USER, json!({ "UserName": username }))
-        .await
-        .map_err(|e| Error::internal(format!("error writing WAL entry: {e}")))?;
+    // The WAL entry and the user's record are written side by side: both before the user exists,
+    // in one round trip's time.
+    let (wal_id, recorded) = tokio::join!(
+        wal::put(
+            storage,
+            WAL_KIND_USER,
+            json!({ "UserName": username, "Role": spec.role_name })
+        ),
+        record::put(storage, spec.role_name, &username, spec.lease),
+    );
+    let wal_id = match (wal_id, recorded) {
+        (Ok(id), Ok(())) => id,
+        (wal_id, recorded) => {
+            let e = wal_id.as_ref().err().or(recorded.as_ref().err());
+            let text = e.map(ToString::to_string).unwrap_or_default();
+            if let Ok(id) = wal_id {
+                let _ = wal::delete(storage, &id).await;
+            }
+            let _ = record::delete(storage, spec.role_name, &username).await;
+            return Err(Error::internal(format!("error writing WAL entry: {text}")));
+        }
+    };
     phase("wal_put", started);
     let new_user = NewUser {
         username: &username,
@@ -81,12 +110,13 @@ pub(crate) async fn issue(
             .then_some((spec.role_name, spec.policy_document)),
         groups: spec.groups,
         tags: spec.tags,
+        mount_tag: (MOUNT_TAG_KEY, spec.mount_uuid),
     };
     let started = Instant::now();
     let key = match create_user_with_key(iam, &new_user, Some(metrics)).await {
         Ok(k) => k,
         Err(e) => {
-            undo_half_created_user(storage, iam, &wal_id, &username, &e).await;
+            undo_half_created_user(storage, iam, &wal_id, spec.role_name, &username, &e).await;
             return Err(e.into());
         }
     };
@@ -109,6 +139,7 @@ async fn undo_half_created_user(
     storage: &Storage,
     iam: &aws_sdk_iam::Client,
     wal_id: &str,
+    role_name: &str,
     username: &str,
     cause: &IamError,
 ) {
@@ -128,13 +159,23 @@ async fn undo_half_created_user(
             }
         }
     }
+    // The record goes first: a record without a WAL entry and without a user is only a stale
+    // line the sweep removes, while a WAL entry without its record is still rolled back.
+    if let Err(e) = record::delete(storage, role_name, username).await {
+        tracing::warn!(username = %username, error = %e, "could not delete the user's record after cleanup; rollback will finish it");
+        return;
+    }
     if let Err(e) = wal::delete(storage, wal_id).await {
         tracing::warn!(wal_id = %wal_id, error = %e, "could not delete WAL entry after cleanup; rollback will finish it");
     }
 }
 
 /// WAL rollback of [`WAL_KIND_USER`]: delete a user whose issue did not complete.
-pub(crate) async fn rollback(iam: &aws_sdk_iam::Client, data: &Value) -> Result<(), Error> {
+pub(crate) async fn rollback(
+    storage: &Storage,
+    iam: &aws_sdk_iam::Client,
+    data: &Value,
+) -> Result<(), Error> {
     let username = data
         .get("UserName")
         .and_then(Value::as_str)
@@ -143,6 +184,12 @@ pub(crate) async fn rollback(iam: &aws_sdk_iam::Client, data: &Value) -> Result<
     delete_user(iam, username)
         .await
         .map_err(|e| Error::internal(e.to_string()))?;
+    // Entries written by the Go plugin or before records existed name no role.
+    if let Some(role) = data.get("Role").and_then(Value::as_str) {
+        record::delete(storage, role, username)
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+    }
     tracing::info!(username = %username, "rolled back half-created IAM user");
     Ok(())
 }

@@ -37,11 +37,11 @@ pub(crate) const ROOT_KEY_DELETE_PENDING: &str = "vault_aws_root_key_delete_pend
 /// `vault_aws_root_rotations_total{outcome}`.
 pub(crate) const ROOT_ROTATIONS: &str = "vault_aws_root_rotations_total";
 /// `vault_aws_key_ready_seconds` (histogram).
-const KEY_READY_SECONDS: &str = "vault_aws_key_ready_seconds";
+pub(crate) const KEY_READY_SECONDS: &str = "vault_aws_key_ready_seconds";
 /// `vault_aws_key_ready_timeouts_total`.
-const KEY_READY_TIMEOUTS: &str = "vault_aws_key_ready_timeouts_total";
+pub(crate) const KEY_READY_TIMEOUTS: &str = "vault_aws_key_ready_timeouts_total";
 /// `vault_aws_orphans_deleted_total`.
-const ORPHANS_DELETED: &str = "vault_aws_orphans_deleted_total";
+pub(crate) const ORPHANS_DELETED: &str = "vault_aws_orphans_deleted_total";
 /// `vault_aws_issue_phase_seconds{type,phase}` (histogram).
 pub(crate) const ISSUE_PHASE_SECONDS: &str = "vault_aws_issue_phase_seconds";
 /// `vault_aws_pacer_wait_seconds{service}` (histogram).

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 pub(crate) use aws_calls::{count_own_retry, AwsCallMetrics, BestEffortCall};
 pub(crate) use catalog::{
-    RequestOutcome, ISSUED, ISSUE_SECONDS, REVOKED, REVOKE_SECONDS, ROOT_KEY_DELETE_PENDING,
-    ROOT_ROTATIONS, STATIC_QUEUE_DEPTH, STATIC_ROTATIONS, WAL_ENTRIES, WAL_OLDEST_AGE,
+    RequestOutcome, ISSUED, ISSUE_SECONDS, KEY_READY_SECONDS, KEY_READY_TIMEOUTS, ORPHANS_DELETED,
+    REVOKED, REVOKE_SECONDS, ROOT_KEY_DELETE_PENDING, ROOT_ROTATIONS, STATIC_QUEUE_DEPTH,
+    STATIC_ROTATIONS, WAL_ENTRIES, WAL_OLDEST_AGE,
 };
 
 use catalog::{kind_of, Kind, Labels, METRICS};

@@ -926,7 +926,11 @@ fn go_shaped_json_round_trip() {
             "source_identity": "",
             "source_role_arn": "",
             "source_external_id": "",
-            "no_lease": false
+            "no_lease": false,
+            "default_ttl": 0,
+            "max_ttl": 0,
+            "max_active_credentials": 0,
+            "key_ready_timeout": 0
         })
     );
 
@@ -976,7 +980,7 @@ fn read_response_truncates_sub_second_durations() {
     assert_eq!(data["default_sts_ttl"], json!(1));
     assert_eq!(data["max_sts_ttl"], json!(-1));
     assert!(!data.contains_key("invalid_data"));
-    assert_eq!(data.len(), 18);
+    assert_eq!(data.len(), 22);
 }
 
 // ---- credential type selection ---------------------------------------------------------
