@@ -3,10 +3,12 @@
 //! IAM allows two access keys per user (a fixed quota). Vault's static roles
 //! (builtin/logical/aws/rotation.go, `createCredential`) list the user's keys before every
 //! CreateAccessKey, at role creation and at each rotation, and when the user holds two they
-//! delete the one with the oldest `CreateDate`, whoever made it, then create the new key. So a
-//! key the user held before the role adopted it is retired at the latest by the second
-//! rotation (hashicorp/vault#27477 describes the one extra period it survives), and a user that
-//! already holds two keys can still be adopted instead of failing with `LimitExceeded`.
+//! delete the one with the oldest `CreateDate`, whoever made it, then create the new key (its
+//! API docs: "At each rotation, Vault will rotate the oldest existing credential"). So a key the
+//! user held before the role adopted it is retired at the first rotation at the latest, and a
+//! user that already holds two keys can still be adopted instead of failing with
+//! `LimitExceeded`. Nothing is deleted while there is room, so a key lives up to two periods
+//! (hashicorp/vault#27477); `single_key` is our answer to that.
 //! We do the same, and say which key went: the role-write and rotate-role responses carry a
 //! warning naming it, a scheduled rotation logs it.
 
