@@ -3,25 +3,25 @@
 Contract: /work/shared/docs/aws-engine-spec.md §1.7 (static-roles/<name>), §1.8 (LIST),
 §1.9 (static-creds/<name>), §5 (semantics), §6 (storage), Decisions 3/4/5 (input errors
 are 400; LIST, expiration, queue rebuilt on start, failed rotations retried; cross-account
-fields). Engine additions (src/aws/static_roles.rs, static_rotation.rs): ``single_key``
+fields). Engine additions (src/aws/static_roles/): ``single_key``
 (opt-in: the previous key is deleted as soon as the new one works), ``rotate-role/<name>``
 (rotate now), a per-mount scheduler that sleeps until the next due rotation (stored with the
 creds, rebuilt from storage on Initialize), retries after 10 s doubling up to 300 s, default
 mode keeps the previous engine key until the next rotation, delete removes the engine's keys
-(never the user).
+(never the user). As in Vault (builtin/logical/aws/rotation.go), a user that holds two keys
+at role creation or at a rotation first loses the one with the oldest CreateDate, whoever
+made it; the role-write / rotate-role response warns which key was retired.
 
 Timing. Everything that needs a real minute to pass is started in the background as the
 module starts (fixture ``_long_scenarios``), so the waits overlap with each other and with
 the quick tests:
 
-* ``sched`` -- on the session's dev server, one mount with six roles (period 60 s):
-  default mode, single_key, period lowered 3600 -> 60, period raised 60 -> 3600, a
-  "flaky" role whose user has an extra key so CreateAccessKey hits the 2-keys quota, and an
-  "unborn" role whose very first CreateAccessKey fails (its user holds 2 keys of its own;
-  one is removed right after). A poller thread records every key change of every role
-  (with the keys moto holds at that moment) and, after the flaky role's second logged
-  failure (bao log: ``static rotation failed; will retry ... role=<name>``), removes the
-  extra key.
+* ``sched`` -- on the session's dev server, one mount with five roles (period 60 s):
+  default mode, single_key, period lowered 3600 -> 60, period raised 60 -> 3600, and a
+  "flaky" role whose user is renamed away so its rotations fail. A poller thread records
+  every key change of every role (with the keys moto holds at that moment) and, after the
+  flaky role's second logged failure (bao log: ``static rotation failed; will retry ...
+  role=<name>``), renames the user back.
 * ``restarted`` -- its own single-node raft server (shares moto): role with period 60 s,
   server restarted + unsealed ~40 s before the rotation is due, then the rotation time is
   observed.
@@ -30,7 +30,8 @@ Rotation times are read from the engine itself: a rotation sets expiration = now
 so ``rotated_at = new expiration - period`` (same host clock as the tests).
 
 moto 5.2.5 facts this relies on (probed): CreateAccessKey enforces the 2-keys-per-user quota
-(``LimitExceeded: Cannot exceed quota for AccessKeysPerUser: 2``); the account of a request
+(``LimitExceeded: Cannot exceed quota for AccessKeysPerUser: 2``); ListAccessKeys' CreateDate
+has microseconds (two keys made one after the other have distinct, ordered dates); the account of a request
 is the account of its access key, and STS AssumeRole into ``arn:aws:iam::<other>:role/..``
 returns keys of that other account (the role need not exist, its trust policy and
 ExternalId are not checked without ``set_auth``) -- so the cross-account test checks the
@@ -54,6 +55,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import devstack
+import faultproxy
 
 ACCOUNT = "123456789012"  # moto's default account (the engine's root key "testing")
 ACCOUNT2 = "222222222222"
@@ -314,7 +316,7 @@ class Scenario:
 class Sched(Scenario):
     """Five roles with 60 s periods on one dev-server mount, watched in the background."""
 
-    ROLES = ("dflt", "single", "lowered", "raised", "flaky", "unborn")
+    ROLES = ("dflt", "single", "lowered", "raised", "flaky")
 
     def __init__(self, bao, moto, iam):
         super().__init__("sched")
@@ -326,10 +328,6 @@ class Sched(Scenario):
         self.flaky_extra_key = ""
         self.flaky_failures: list[tuple[float, str]] = []  # (log time, log line)
         self.flaky_fault_cleared_at: Optional[float] = None
-        self.unborn_create: tuple[int, Any] = (0, None)
-        self.unborn_stored = False
-        self.unborn_fault_cleared_at = 0.0
-        self.unborn_own_key = ""
         self.log_offset = bao.log_size()
 
     def setup(self) -> None:
@@ -352,22 +350,11 @@ class Sched(Scenario):
         write_role(api, self.mount, n["flaky"], username=users["flaky"], rotation_period=PERIOD)
         # The user is renamed away, so its rotation fails until it is renamed back.
         self.iam.update_user(UserName=users["flaky"], NewUserName=users["flaky"] + "-away")
-        # Its user already holds 2 keys of its own: the first CreateAccessKey fails.
-        own = [self.iam.create_access_key(UserName=users["unborn"])["AccessKey"]["AccessKeyId"]
-               for _ in range(2)]
-        self.unborn_create = api("POST", f"{self.mount}/static-roles/{n['unborn']}",
-                                 {"username": users["unborn"], "rotation_period": PERIOD})
-        self.unborn_stored = api("GET", f"{self.mount}/static-roles/{n['unborn']}")[0] == 200
-        self.iam.delete_access_key(UserName=users["unborn"], AccessKeyId=own[0])
-        self.unborn_fault_cleared_at = time.time()
-        self.unborn_own_key = own[1]
         for w in self.roles.values():
             self._observe(w)
 
     def _observe(self, w: Watched) -> None:
         status, body = self.bao.api("GET", f"{self.mount}/static-creds/{w.name}")
-        if status == 404 and w is self.roles["unborn"]:
-            return
         if status != 200:
             self.poll_errors.append(f"{w.name}: HTTP {status} {body}")
             return
@@ -998,33 +985,222 @@ def test_failed_scheduled_rotation_is_retried_with_backoff_and_role_kept(sched):
     assert h[2].keys_in_aws == {h[1].access_key, h[2].access_key}
 
 
-def test_role_whose_first_key_failed_is_not_dropped(sched):
-    """Creating a role whose first CreateAccessKey fails: either nothing is stored, or the
-    stored role gets its key by the scheduler's retry once the fault is gone (never a role
-    without credentials that nothing will ever rotate)."""
-    sched.check()
-    status, body = sched.unborn_create
-    assert status == 500, (status, body)
-    assert "CreateAccessKey" in body["errors"][0] and "LimitExceeded" in body["errors"][0], body
-    if not sched.unborn_stored:
-        return  # refused completely: fine
-    h = sched.wait_rotations("unborn", 0, sched.unborn_fault_cleared_at + FIRST_RETRY + TICK_SLACK)
-    first = h[0]
-    print(f"\nscheduler: role stored without key got one {first.seen_at - sched.unborn_fault_cleared_at:.1f}s "
-          "after the quota was freed")
-    assert first.keys_in_aws == {sched.unborn_own_key, first.access_key}
+# --------------------------------------------------------------------------
+# Retiring the keys a role takes over (Vault: delete the oldest key when the user holds two)
+# --------------------------------------------------------------------------
 
 
-def test_user_with_its_own_key_still_rotates_in_default_mode(bao, m, iam):
-    """Vault keeps at most two keys by deleting the oldest; we only ever delete keys the
-    engine made, so a user holding one key of its own rotates by replacing ours."""
+@pytest.fixture(scope="module")
+def proxy(moto):
+    with faultproxy.FaultProxy(moto.endpoint) as p:
+        yield p
+
+
+@pytest.fixture
+def pm(bao, moto, mount, proxy) -> str:
+    """A fresh mount whose IAM calls go through the fault proxy; no fault until a test sets one."""
+    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={})
+    proxy.reset()
+    path = mount(prefix="static-px")
+    ok(bao.api("POST", f"{path}/config/root", dict(
+        access_key="testing", secret_key="testing", region="us-east-1",
+        iam_endpoint=proxy.url, sts_endpoint=moto.endpoint)), 204)
+    yield path
+    proxy.configure(fraction=0.0, budget=None, actions=None, stub={})
+
+
+def refuse(proxy, action: str, code: str = "AccessDenied", status: int = 403) -> None:
+    """Every call of ``action`` through the proxy is refused by "AWS" until the stub is lifted."""
+    xml = faultproxy.aws_error_xml("Sender", code, f"fault proxy: {action} refused").decode()
+    proxy.configure(stub={action: [status, xml]})
+    proxy.reset()
+
+
+def proxy_calls(proxy, action: str) -> int:
+    return proxy.stats()["actions"].get(action, {}).get("calls", 0)
+
+
+def dated_keys(iam, user: str) -> list[tuple[str, float]]:
+    """(access key id, CreateDate as Unix time) of the user's keys, oldest first."""
+    ks = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return sorted(((k["AccessKeyId"], k["CreateDate"].timestamp()) for k in ks), key=lambda t: t[1])
+
+
+def own_keys(iam, user: str, n: int) -> list[tuple[str, float]]:
+    """Gives the user ``n`` keys of its own (as a person would before handing it to the engine);
+    returns them oldest first."""
+    for _ in range(n):
+        iam.create_access_key(UserName=user)
+    keys = dated_keys(iam, user)
+    assert len(keys) == n and len({t for _, t in keys}) == n, f"need distinct CreateDates: {keys}"
+    return keys
+
+
+_RETIRED = re.compile(r'^retired access key (\S+) of IAM user "([^"]+)" \(created (\S+), the oldest of '
+                      r"the user's 2 access keys(, and the role's current key)?\) to make room for the "
+                      r"new key: IAM allows 2 access keys per user$")
+
+
+def retired(body: dict, user: str, key: tuple[str, float], own: bool = False) -> None:
+    """The response warns, in one warning, that ``key`` of ``user`` was retired."""
+    warnings = body.get("warnings") or []
+    assert len(warnings) == 1, f"expected one warning naming {key[0]}: {body}"
+    m = _RETIRED.match(warnings[0])
+    assert m, warnings[0]
+    assert (m[1], m[2]) == (key[0], user), warnings[0]
+    assert_near(parse_utc(m[3]), key[1], 0.001, "CreateDate in the warning")
+    assert bool(m[4]) == own, warnings[0]
+
+
+def test_role_on_a_user_with_two_keys_retires_the_oldest(bao, m, moto, iam):
+    user, _ = new_user(iam)
+    oldest, newer = own_keys(iam, user, 2)
+    role = f"two-{uid()}"
+    # no more "LimitExceeded: Cannot exceed quota for AccessKeysPerUser: 2"
+    body = ok(bao.api("POST", f"{m}/static-roles/{role}", {"username": user, "rotation_period": "1h"}), 200)
+    assert body["data"]["username"] == user
+    retired(body, user, oldest)
+    c1 = creds(bao.api, m, role)
+    e1 = c1["access_key"]
+    assert e1 not in (oldest[0], newer[0])
+    assert aws_keys(iam, user) == {newer[0], e1}, "the oldest key is gone, the newer one and ours stay"
+    who = moto.client("sts", access_key=e1, secret_key=c1["secret_key"]).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{user}", who
+
+    # the next rotation: the other key of the user's own is now the oldest of two
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    retired(body, user, newer)
+    e2 = body["data"]["access_key"]
+    assert aws_keys(iam, user) == {e1, e2}
+    # from then on only the engine's own keys rotate, and nothing is warned about
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    assert not body.get("warnings"), body
+    assert aws_keys(iam, user) == {e2, body["data"]["access_key"]}
+
+
+def test_user_with_one_key_keeps_it_at_creation_and_loses_it_at_the_next_rotation(bao, m, iam):
+    user, _ = new_user(iam)
+    [own] = own_keys(iam, user, 1)
+    role = f"one-{uid()}"
+    body = ok(bao.api("POST", f"{m}/static-roles/{role}", {"username": user, "rotation_period": "1h"}), 200)
+    assert not body.get("warnings"), "room for one more key: nothing may be retired"
+    e1 = creds(bao.api, m, role)["access_key"]
+    assert aws_keys(iam, user) == {own[0], e1}
+
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    retired(body, user, own)
+    e2 = body["data"]["access_key"]
+    assert creds(bao.api, m, role)["access_key"] == e2
+    # default two-key mode: the engine's previous key stays until the next rotation
+    assert aws_keys(iam, user) == {e1, e2}
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    assert not body.get("warnings"), body
+    assert aws_keys(iam, user) == {e2, body["data"]["access_key"]}
+
+
+def test_single_key_role_on_a_user_with_two_keys(bao, m, iam):
+    user, _ = new_user(iam)
+    oldest, newer = own_keys(iam, user, 2)
+    role = f"sk-{uid()}"
+    body = ok(bao.api("POST", f"{m}/static-roles/{role}",
+                      {"username": user, "rotation_period": "1h", "single_key": True}), 200)
+    retired(body, user, oldest)
+    e1 = creds(bao.api, m, role)["access_key"]
+    assert aws_keys(iam, user) == {newer[0], e1}
+    # two keys again: the user's newer key is the oldest; ours goes once the new one works
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    retired(body, user, newer)
+    assert aws_keys(iam, user) == {body["data"]["access_key"]}
+
+
+def test_key_made_after_the_role_goes_by_age_too(bao, m, iam):
+    """Was ``test_user_with_its_own_key_still_rotates_in_default_mode``, which asserted that a
+    key of the user's own is never touched; as in Vault the oldest of two keys goes, whoever
+    made it: first the role's key (older), at the next rotation the user's."""
     user, _ = new_user(iam)
     role = f"own-{uid()}"
     write_role(bao.api, m, role, username=user, rotation_period="1h")
-    c0 = creds(bao.api, m, role)
-    own = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]  # quota now full
-    out = rotate(bao.api, m, role)
-    assert out["access_key"] != c0["access_key"]
-    assert aws_keys(iam, user) == {own, out["access_key"]}, "the user's own key is never touched"
-    out2 = rotate(bao.api, m, role)
-    assert aws_keys(iam, user) == {own, out2["access_key"]}
+    c0 = creds(bao.api, m, role)["access_key"]
+    iam.create_access_key(UserName=user)  # quota now full; the engine's key is the older
+    c0_dated, own = dated_keys(iam, user)
+    assert c0_dated[0] == c0 and c0_dated[1] < own[1], (c0_dated, own)
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    retired(body, user, c0_dated, own=True)
+    out = body["data"]["access_key"]
+    assert aws_keys(iam, user) == {own[0], out}
+    body = ok(bao.api("POST", f"{m}/rotate-role/{role}", {}), 200)
+    retired(body, user, own)
+    assert aws_keys(iam, user) == {out, body["data"]["access_key"]}
+
+
+def test_refused_retire_at_role_write_fails_and_stores_nothing(bao, pm, proxy, iam):
+    user, _ = new_user(iam)
+    oldest, newer = own_keys(iam, user, 2)
+    role = f"rf-{uid()}"
+    refuse(proxy, "DeleteAccessKey")
+    status, body = bao.api("POST", f"{pm}/static-roles/{role}", {"username": user, "rotation_period": "1h"})
+    assert status == 500, body
+    text = body["errors"][0]  # a 500: the server wraps it ("1 error occurred: * ...")
+    assert re.search(rf'unable to delete the oldest access key {oldest[0]} \(created \S+\) of IAM user '
+                     rf'"{user}" to make room for the new key: AccessDenied: ', text), text
+    _assert_nothing_stored(bao, pm, role)
+    assert aws_keys(iam, user) == {oldest[0], newer[0]}
+    assert proxy_calls(proxy, "CreateAccessKey") == 0
+    # once AWS allows the delete, the same write works
+    proxy.configure(stub={})
+    body = ok(bao.api("POST", f"{pm}/static-roles/{role}", {"username": user, "rotation_period": "1h"}), 200)
+    retired(body, user, oldest)
+    assert aws_keys(iam, user) == {newer[0], creds(bao.api, pm, role)["access_key"]}
+
+
+def test_refused_retire_at_rotation_fails_and_changes_nothing(bao, pm, proxy, iam):
+    user, _ = new_user(iam)
+    [own] = own_keys(iam, user, 1)
+    role = f"rr-{uid()}"
+    write_role(bao.api, pm, role, username=user, rotation_period="1h")
+    role_before, c0 = read_role(bao.api, pm, role), creds(bao.api, pm, role)
+    refuse(proxy, "DeleteAccessKey")
+    status, body = bao.api("POST", f"{pm}/rotate-role/{role}", {})
+    assert status == 500, body
+    text = body["errors"][0]
+    assert re.search(rf'unable to delete the oldest access key {own[0]} \(created \S+\) of IAM user '
+                     rf'"{user}" to make room for the new key: AccessDenied: ', text), text
+    assert creds(bao.api, pm, role) == c0 and read_role(bao.api, pm, role) == role_before
+    assert aws_keys(iam, user) == {own[0], c0["access_key"]}
+    assert proxy_calls(proxy, "CreateAccessKey") == 0
+    proxy.configure(stub={})
+    body = ok(bao.api("POST", f"{pm}/rotate-role/{role}", {}), 200)
+    retired(body, user, own)
+    assert aws_keys(iam, user) == {c0["access_key"], body["data"]["access_key"]}
+
+
+def test_role_whose_first_key_cannot_be_made_is_not_kept(bao, pm, proxy, iam):
+    """Was the scheduler scenario's "unborn" role, made to fail by a user holding two keys of
+    its own; such a user is now adopted (its oldest key retired), so the proxy refuses
+    CreateAccessKey instead."""
+    user, _ = new_user(iam)
+    [own] = own_keys(iam, user, 1)
+    role = f"ub-{uid()}"
+    refuse(proxy, "CreateAccessKey", "LimitExceeded", 409)
+    status, body = bao.api("POST", f"{pm}/static-roles/{role}", {"username": user, "rotation_period": PERIOD})
+    assert status == 500, body
+    assert "CreateAccessKey" in body["errors"][0] and "LimitExceeded" in body["errors"][0], body
+    _assert_nothing_stored(bao, pm, role)
+    assert aws_keys(iam, user) == {own[0]}, "nothing retired when there was room"
+
+
+def test_lost_create_answer_after_a_retire_keeps_the_users_newer_key(bao, pm, proxy, iam):
+    """The keys the rotation treats as known (its WAL entry, and the clean-up of a key made by a
+    CreateAccessKey whose answer was lost) are those left after the retirement: the lost
+    answer's key is deleted, the user's newer key is not."""
+    user, _ = new_user(iam)
+    oldest, newer = own_keys(iam, user, 2)
+    role = f"la-{uid()}"
+    proxy.configure(fraction=1.0, budget=1, actions=["CreateAccessKey"], modes=["drop_after"])
+    proxy.reset()
+    body = ok(bao.api("POST", f"{pm}/static-roles/{role}", {"username": user, "rotation_period": "1h"}), 200)
+    retired(body, user, oldest)
+    # lost answer (a key was made), the retry refused (two keys), that key deleted, one more try
+    assert proxy_calls(proxy, "CreateAccessKey") == 3, proxy.stats()["actions"]
+    assert proxy_calls(proxy, "DeleteAccessKey") == 2, "the retired key and the lost answer's key"
+    assert aws_keys(iam, user) == {newer[0], creds(bao.api, pm, role)["access_key"]}

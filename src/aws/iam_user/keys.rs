@@ -6,7 +6,7 @@
 //! answer was lost, because nobody would ever see that key's secret.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_iam::Client;
 
@@ -122,6 +122,36 @@ pub(crate) async fn list_access_key_ids(
     };
     Ok(match t.list_access_keys().await? {
         Listed::Items(keys) => keys,
+        Listed::UserMissing { .. } => Vec::new(),
+    })
+}
+
+/// One of a user's access keys: its id and when IAM says it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DatedKey {
+    pub(crate) id: String,
+    /// ListAccessKeys' `CreateDate`; `None` when AWS sent none (or one out of range).
+    pub(crate) created: Option<SystemTime>,
+}
+
+/// `username`'s access keys with their creation times, every page.
+pub(crate) async fn list_dated_access_keys(
+    iam: &Client,
+    username: &str,
+) -> Result<Vec<DatedKey>, IamError> {
+    let t = Teardown {
+        iam,
+        username,
+        page_size: DEFAULT_PAGE_SIZE,
+    };
+    Ok(match t.list_access_key_metadata().await? {
+        Listed::Items(keys) => keys
+            .into_iter()
+            .filter_map(|k| {
+                let created = k.create_date.and_then(|d| SystemTime::try_from(d).ok());
+                k.access_key_id.map(|id| DatedKey { id, created })
+            })
+            .collect(),
         Listed::UserMissing { .. } => Vec::new(),
     })
 }

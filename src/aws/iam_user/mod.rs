@@ -26,8 +26,8 @@ use super::metrics::Metrics;
 use create::{create_user_with_key, NewUser};
 pub(crate) use error::IamError;
 pub(crate) use keys::{
-    create_access_key_once, delete_access_key, list_access_key_ids, wait_until_usable,
-    AccessKeyPair, NEW_KEY_DEADLINE,
+    create_access_key_once, delete_access_key, list_access_key_ids, list_dated_access_keys,
+    wait_until_usable, AccessKeyPair, DatedKey, NEW_KEY_DEADLINE,
 };
 pub(crate) use teardown::{delete_known_user, delete_user, Holdings, UserGone};
 

@@ -550,8 +550,11 @@ impl Teardown<'_> {
         }
     }
 
-    pub(crate) async fn list_access_keys(&self) -> Result<Listed<String>, IamError> {
-        let listed = list_all("ListAccessKeys", self.username, |marker| async move {
+    /// Every access key of the user with what ListAccessKeys says of it (id, CreateDate).
+    pub(crate) async fn list_access_key_metadata(
+        &self,
+    ) -> Result<Listed<aws_sdk_iam::types::AccessKeyMetadata>, IamError> {
+        list_all("ListAccessKeys", self.username, |marker| async move {
             let out = self
                 .iam
                 .list_access_keys()
@@ -567,8 +570,12 @@ impl Teardown<'_> {
                 marker: out.marker,
             })
         })
-        .await?;
-        Ok(match listed {
+        .await
+    }
+
+    /// The ids of every access key of the user.
+    pub(crate) async fn list_access_keys(&self) -> Result<Listed<String>, IamError> {
+        Ok(match self.list_access_key_metadata().await? {
             Listed::Items(keys) => Listed::Items(
                 keys.into_iter()
                     .filter_map(|k| {

@@ -135,9 +135,11 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let period_changed = existing
         .as_ref()
         .is_some_and(|e| e.rotation_period != role.rotation_period);
+    let mut warnings = Vec::new();
     match creds {
-        None => {
-            if let Err(e) = rotate(&ctx.backend, &ctx.storage, &role).await {
+        None => match rotate(&ctx.backend, &ctx.storage, &role).await {
+            Ok(rotated) => warnings = rotated.warnings(),
+            Err(e) => {
                 if existing.is_none() {
                     // A new role whose first key could not be made is not kept:
                     // the write failed and changes nothing.
@@ -147,7 +149,7 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
                 }
                 return Err(e);
             }
-        }
+        },
         Some(mut c) if period_changed => {
             // A new period resets the next rotation to now + period, persisted.
             let next = SystemTime::now() + role.period();
@@ -159,7 +161,9 @@ async fn write(ctx: Ctx<AwsBackend>) -> HandlerResult {
         }
         Some(_) => {}
     }
-    Ok(Some(Response::with_data(role.read_data())))
+    let mut resp = Response::with_data(role.read_data());
+    resp.warnings = warnings;
+    Ok(Some(resp))
 }
 
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
@@ -222,11 +226,14 @@ async fn rotate_now(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let role = load_role(&ctx.storage, &name)
         .await?
         .ok_or_else(|| Error::bad(format!("static role \"{name}\" not found")))?;
-    let c = rotate(&ctx.backend, &ctx.storage, &role).await?;
+    let rotated = rotate(&ctx.backend, &ctx.storage, &role).await?;
+    let warnings = rotated.warnings();
     let mut m = Map::new();
-    m.insert("access_key".into(), c.access_key.into());
-    m.insert("expiration".into(), c.expiration.into());
-    Ok(Some(Response::with_data(m)))
+    m.insert("access_key".into(), rotated.creds.access_key.into());
+    m.insert("expiration".into(), rotated.creds.expiration.into());
+    let mut resp = Response::with_data(m);
+    resp.warnings = warnings;
+    Ok(Some(resp))
 }
 
 fn name_field() -> Field {
@@ -251,7 +258,11 @@ pub(crate) fn path() -> Path<AwsBackend> {
             "Static roles adopt an existing IAM user. The engine creates an access key for it\n\
              and rotates it every rotation_period. The schedule is stored, so rotation goes on\n\
              across restarts and failovers; failed rotations are retried with backoff. Updating\n\
-             rotation_period reschedules the next rotation to now + the new period.",
+             rotation_period reschedules the next rotation to now + the new period.\n\
+             \n\
+             IAM allows two access keys per user. As in Vault, when the user already holds two\n\
+             at role creation or at a rotation, the one with the oldest CreateDate is deleted\n\
+             first, whoever made it; the response warns which access key was retired.",
         )
 }
 
@@ -280,6 +291,6 @@ pub(crate) fn rotate_path() -> Path<AwsBackend> {
         .op(Operation::Update, "Rotate a static role's access key now.", handler(rotate_now))
         .help(
             "Rotate a static role's access key now.",
-            "Runs the same steps as a scheduled rotation immediately, returns the new access key id and the next rotation time, and reschedules.",
+            "Runs the same steps as a scheduled rotation immediately, returns the new access key id and the next rotation time, and reschedules. A key retired to make room (the user's oldest, when it holds two) is named in a warning.",
         )
 }

@@ -1,6 +1,7 @@
 //! Rotating a static role's access key, and the WAL rollback of a rotation cut short.
 //!
-//! Creating a key is guarded by a WAL entry that records the user's keys beforehand, so a crash
+//! A user holding two keys first has its oldest retired (`retire.rs`, as Vault does). Creating
+//! the key is then guarded by a WAL entry that records the keys left on the user, so a crash
 //! between `CreateAccessKey` and storing the key never leaves a key nobody tracks. The new key is
 //! created (and in single-key mode verified and the old one deleted) before it is stored, and
 //! the next rotation time is stored with it.
@@ -12,13 +13,15 @@ use serde_json::{json, Value};
 use crate::aws::aws_error::aws_error_text;
 use crate::aws::clients::{self, assumed_iam_client, AssumeTarget};
 use crate::aws::iam_user::{
-    create_access_key_once, delete_access_key, list_access_key_ids, wait_until_usable,
+    create_access_key_once, delete_access_key, list_access_key_ids, list_dated_access_keys,
+    wait_until_usable,
 };
 use crate::aws::AwsBackend;
 use crate::framework::storage::Storage;
 use crate::framework::{wal, Error};
 
 use super::model::{load_creds, load_role, rfc3339, StaticCreds, StaticRole, CREDS_PREFIX};
+use super::retire::{make_room, RetiredKey};
 
 /// WAL kind of a static key being created.
 pub(crate) const WAL_KIND_STATIC_KEY: &str = "static_key";
@@ -106,12 +109,26 @@ async fn list_keys(iam: &aws_sdk_iam::Client, username: &str) -> Result<Vec<Stri
         .map_err(|e| Error::internal(format!("error calling ListAccessKeys: {}", e.detail())))
 }
 
+/// What a rotation did: the stored credentials, and the key it retired to make room, if any.
+#[derive(Debug)]
+pub(crate) struct Rotated {
+    pub(crate) creds: StaticCreds,
+    pub(crate) retired: Option<RetiredKey>,
+}
+
+impl Rotated {
+    /// The response warnings of the request that rotated.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        self.retired.iter().map(RetiredKey::warning).collect()
+    }
+}
+
 /// Rotates `role` now, one rotation at a time per mount.
 pub(crate) async fn rotate(
     backend: &AwsBackend,
     storage: &Storage,
     role: &StaticRole,
-) -> Result<StaticCreds, Error> {
+) -> Result<Rotated, Error> {
     let _one_at_a_time = backend.schedule.rotating.lock().await;
     rotate_locked(backend, storage, role).await
 }
@@ -121,7 +138,7 @@ pub(crate) async fn rotate_locked(
     backend: &AwsBackend,
     storage: &Storage,
     role: &StaticRole,
-) -> Result<StaticCreds, Error> {
+) -> Result<Rotated, Error> {
     let iam = iam_for(backend, storage, role).await?;
     check_user(&iam, &role.username, &role.id).await?;
     let old = load_creds(storage, &role.name).await?.unwrap_or_default();
@@ -132,17 +149,17 @@ pub(crate) async fn rotate_locked(
             .await
             .map_err(|e| Error::internal(format!("error deleting previous access key: {e}")))?;
     }
-    let mut before = list_keys(&iam, &role.username).await?;
-    // Still no room (the user holds a key of its own besides ours): make room as
-    // Vault does by deleting the oldest key, but only ever one the engine made.
-    let mut current_deleted = false;
-    if before.len() >= 2 && !old.access_key.is_empty() && before.contains(&old.access_key) {
-        delete_key(&iam, &role.username, &old.access_key)
-            .await
-            .map_err(|e| Error::internal(format!("error deleting old access key: {e}")))?;
-        before.retain(|k| k != &old.access_key);
-        current_deleted = true;
+    let listed = list_dated_access_keys(&iam, &role.username)
+        .await
+        .map_err(|e| Error::internal(format!("error calling ListAccessKeys: {}", e.detail())))?;
+    // Still no room (the user holds a key of its own besides ours, or two): make room as
+    // Vault does by deleting the oldest key, whoever made it. `before` is what is left on
+    // the user, so the WAL entry below knows every key that is not the new one.
+    let (before, retired) = make_room(&iam, &role.username, listed, &old.access_key).await?;
+    if let Some(r) = &retired {
+        tracing::warn!(role = %role.name, username = %role.username, access_key = %r.id, was_current = r.was_current, "{}", r.warning());
     }
+    let current_deleted = retired.as_ref().is_some_and(|r| r.was_current);
     let wal_id = wal::put(
         storage,
         WAL_KIND_STATIC_KEY,
@@ -204,7 +221,10 @@ pub(crate) async fn rotate_locked(
     let _ = wal::delete(storage, &wal_id).await;
     backend.schedule(&role.name, SystemTime::now() + role.period());
     tracing::info!(role = %role.name, username = %role.username, access_key = %next.access_key, "static role rotated");
-    Ok(next)
+    Ok(Rotated {
+        creds: next,
+        retired,
+    })
 }
 
 /// WAL rollback of [`WAL_KIND_STATIC_KEY`]: delete any key on the user that was not there
