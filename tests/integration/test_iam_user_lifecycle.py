@@ -303,3 +303,19 @@ def test_the_periodic_sweep_deletes_orphans_on_its_own(bao, moto, m, proxy):
     wait_until(lambda: not user_exists(iam, orphan), "the periodic sweep to delete the orphan", 30)
     assert ok(bao.api("GET", f"{m}/config/tidy"), 200)["data"]["last_run"]
     ok(bao.api("POST", f"{m}/config/tidy", {"interval": 0}), 204)
+
+
+def test_new_fields_and_paths_are_in_path_help_and_openapi(bao, m):
+    status, body = bao.api("GET", "sys/internal/specs/openapi")
+    assert status == 200, body
+    paths = body["paths"]
+    roles = [p for p in paths if p.startswith(f"/{m}/roles/")]
+    assert roles, sorted(paths)
+    props = paths[roles[0]]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    for field in ("default_ttl", "max_ttl", "max_active_credentials", "key_ready_timeout"):
+        assert field in props, sorted(props)
+    assert f"/{m}/tidy/iam-users" in paths and f"/{m}/config/tidy" in paths
+    help_text = bao.cli("path-help", f"{m}/roles/x", check=True).stdout
+    assert "key_ready_timeout" in help_text and "max_active_credentials" in help_text
+    tidy_help = bao.cli("path-help", f"{m}/tidy/iam-users", check=True).stdout
+    assert "dry_run" in tidy_help and "min_age" in tidy_help
