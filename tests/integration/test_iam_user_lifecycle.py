@@ -309,7 +309,7 @@ def test_new_fields_and_paths_are_in_path_help_and_openapi(bao, m):
     status, body = bao.api("GET", "sys/internal/specs/openapi")
     assert status == 200, body
     paths = body["paths"]
-    roles = [p for p in paths if p.startswith(f"/{m}/roles/")]
+    roles = [f"/{m}/roles/{{name}}"]
     assert roles, sorted(paths)
     props = paths[roles[0]]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
     for field in ("default_ttl", "max_ttl", "max_active_credentials", "key_ready_timeout"):
