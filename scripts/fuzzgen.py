@@ -51,6 +51,8 @@ ROLE_FIELDS = {
     "user_path": "string", "permissions_boundary_arn": "string", "mfa_serial_number": "string",
     "session_tags": "kv", "external_id": "string", "role_session_name": "string", "source_identity": "string",
     "source_role_arn": "string", "source_external_id": "string", "no_lease": "bool",
+    "default_ttl": "duration", "max_ttl": "duration", "max_active_credentials": "int",
+    "key_ready_timeout": "duration",
 }
 STATIC_FIELDS = {"username": "string", "rotation_period": "duration", "assume_role_arn": "string",
                  "assume_role_session_name": "string", "external_id": "string", "single_key": "bool"}

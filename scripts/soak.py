@@ -108,7 +108,7 @@ SERVER_EXTRA = 'raw_storage_endpoint = true\ndefault_max_request_duration = "900
 # What "names an AWS call" means for an error text: Vault's issue prefixes, or an API name.
 VAULT_PREFIXES = (
     "Error creating IAM user", "Error attaching user policy", "Error putting user policy",
-    "Error adding user to group", "Error adding tags to user", "Error creating access keys",
+    "Error adding user to group", "Error creating access keys",
     "Error assuming role", "Error generating STS keys", "Error generating session token",
 )
 AWS_CALLS = (
