@@ -271,9 +271,15 @@ def test_the_sweep_names_only_this_mounts_orphans_and_deletes_them(bao, moto, mo
         "iam_endpoint": proxy.url, "sts_endpoint": proxy.url}), 204)
     role(bao, other, "orph", default_ttl="1s")
     theirs = force_orphan(bao, moto, other, proxy, "orph")
-    time.sleep(1.5)  # let the recorded leases end; min_age=0 below
+
+    def dry_run(mount_path: str) -> dict:
+        return ok(bao.api("POST", f"{mount_path}/tidy/iam-users", {"min_age": 0}), 200)["data"]
+
     try:
-        out = ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0}), 200)["data"]
+        # The records hold whole seconds: poll until both leases have ended by the clock.
+        wait_until(lambda: theirs in dry_run(other)["orphaned_users"], "the other mount's lease to end", 10)
+        wait_until(lambda: orphan in dry_run(m)["orphaned_users"], "this mount's lease to end", 10)
+        out = dry_run(m)
         assert orphan in out["orphaned_users"], out
         assert hand not in out["orphaned_users"] and theirs not in out["orphaned_users"], out
         assert "deleted_users" not in out
@@ -296,7 +302,6 @@ def test_the_periodic_sweep_deletes_orphans_on_its_own(bao, moto, m, proxy):
     iam = moto.client("iam")
     role(bao, m, "periodic", default_ttl="1s")
     orphan = force_orphan(bao, moto, m, proxy, "periodic")
-    time.sleep(1.2)
     ok(bao.api("POST", f"{m}/config/tidy", {"interval": "2s", "min_age": 0}), 204)
     read = ok(bao.api("GET", f"{m}/config/tidy"), 200)["data"]
     assert (read["interval"], read["min_age"]) == (2, 0)
