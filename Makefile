@@ -17,10 +17,12 @@
 #   make figures    build + venv + print the plugin's figures beside their goals (never fails
 #                   on a missed goal): exec->handshake median, idle RSS after Setup, binary size
 #   make bench      build + venv + one run against the same moto + OpenBao, printing each figure
-#                   beside its floor/goal (never fails on a missed goal): creds/sts latency vs
-#                   boto3+kv, fan-out of a role with several attachments, roles read vs kv read,
-#                   start-up/RSS/size, 50x20 concurrency and CPU vs moto, mass revoke vs boto3
-#                   teardown. ~3-8 min; BENCH_ARGS=--quick for ~30 s
+#                   beside its floor/goal (never fails on a missed goal): creds/sts latency vs raw
+#                   HTTP calls + kv write + the floor plugin's round trip, fan-out, roles read/list
+#                   vs the floor plugin (examples/floor.rs), start-up/RSS/size, concurrency, mass
+#                   revoke vs raw teardown, IAM at its rate limit. Under 10 min;
+#                   BENCH_ARGS=--quick for under 1 min, BENCH_ARGS=--scale adds 50 mounts /
+#                   10,000 roles / 2,000 static roles (~15 min), BENCH_ARGS='--only 7' runs one
 #   make soak       build + venv + the full soak (scripts/soak.py --full): faults through
 #                   scripts/faultproxy.py, kill -9, restart, 3-node HA failover, mass revocation,
 #                   generated bad input, secret leaks at trace, an upgrade under traffic (h); prints

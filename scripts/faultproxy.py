@@ -193,6 +193,12 @@ class FaultProxy:
                 self.config[k] = v
             return json.loads(json.dumps(self.config))
 
+    def quiet(self) -> None:
+        """No faults, delays, stubs or rate limit, and counters zeroed: a test's clean start."""
+        self.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={},
+                       rate_limit=None)
+        self.reset()
+
     def reset(self) -> None:
         with self._lock:
             self._counters = {}

@@ -1467,7 +1467,7 @@ def parse_utc(text: str) -> float:
 
 
 def boto3_teardown(iam, name: str, best_effort=None) -> None:
-    """The plugin's revoke sequence (src/aws/iam_user.rs delete_user), one call after the other.
+    """The plugin's revoke sequence (src/aws/iam_user/teardown.rs), one call after the other.
 
     ``best_effort`` (a client without retries) makes the calls the plugin makes once and
     whose failure it ignores (moto does not implement ListServiceSpecificCredentials)."""

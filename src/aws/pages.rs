@@ -20,6 +20,53 @@ pub(crate) struct Page<T> {
     pub(crate) marker: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from an SDK output's list field (typed `Vec` or `Option<Vec>` by the SDK).
+    pub(crate) fn new(
+        items: impl Into<Items<T>>,
+        is_truncated: bool,
+        marker: Option<String>,
+    ) -> Self {
+        Page {
+            items: items.into().0,
+            is_truncated,
+            marker,
+        }
+    }
+}
+
+/// A list field of an SDK output, whichever way the SDK types it.
+pub(crate) struct Items<T>(Vec<T>);
+
+impl<T> From<Vec<T>> for Items<T> {
+    fn from(v: Vec<T>) -> Self {
+        Items(v)
+    }
+}
+
+impl<T> From<Option<Vec<T>>> for Items<T> {
+    fn from(v: Option<Vec<T>>) -> Self {
+        Items(v.unwrap_or_default())
+    }
+}
+
+/// Sends one IAM list request (a fluent builder, marker already set) and answers its
+/// [`Page`], `$items` naming the output's list field: the send-and-read step every list shares.
+macro_rules! iam_page {
+    ($request:expr, $items:ident) => {{
+        let out = $request
+            .send()
+            .await
+            .map_err(|e| $crate::aws::aws_error::AwsFailure::from_sdk(&e))?;
+        Ok($crate::aws::pages::Page::new(
+            out.$items,
+            out.is_truncated,
+            out.marker,
+        ))
+    }};
+}
+pub(crate) use iam_page;
+
 /// Why a list could not be read to the end.
 #[derive(Debug)]
 pub(crate) enum PageError {

@@ -17,7 +17,7 @@ use crate::framework::{Error, Response, SecretResponse};
 
 use super::aws_error::AwsFailure;
 use super::clients::{with_sts_fallback, Clients};
-use super::pages::{collect_pages, Page, PageError};
+use super::pages::{collect_pages, iam_page, PageError};
 use super::roles::RoleEntry;
 use super::secret::internal_data_sts;
 use super::session_identity::SessionIdentity;
@@ -213,35 +213,23 @@ async fn merged_policies(
     let mut statements: Vec<Value> = Vec::new();
     for group in &groups {
         let attached = collect_pages(|marker| async move {
-            let out = iam
-                .list_attached_group_policies()
-                .group_name(group)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.attached_policies.unwrap_or_default(),
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                iam.list_attached_group_policies()
+                    .group_name(group)
+                    .set_marker(marker),
+                attached_policies
+            )
         })
         .await
         .map_err(listed)?;
         arns.extend(attached.into_iter().filter_map(|p| p.policy_arn));
         let names = collect_pages(|marker| async move {
-            let out = iam
-                .list_group_policies()
-                .group_name(group)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.policy_names,
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                iam.list_group_policies()
+                    .group_name(group)
+                    .set_marker(marker),
+                policy_names
+            )
         })
         .await
         .map_err(listed)?;

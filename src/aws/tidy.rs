@@ -27,11 +27,10 @@ use crate::framework::{
     handler, wal, Ctx, Error, Field, FieldType, HandlerResult, Operation, Path, Response,
 };
 
-use super::aws_error::AwsFailure;
 use super::iam_user::record::{self, unix, UserRecord};
 use super::iam_user::{delete_user, MOUNT_TAG_KEY, WAL_KIND_USER};
 use super::metrics::ORPHANS_DELETED;
-use super::pages::{collect_pages, Page, PageError};
+use super::pages::{collect_pages, iam_page, PageError};
 use super::AwsBackend;
 
 /// Storage key of the periodic sweep's settings.
@@ -76,46 +75,27 @@ struct IamUser {
 }
 
 async fn list_users(iam: &aws_sdk_iam::Client) -> Result<Vec<IamUser>, Error> {
-    collect_pages(|marker| async move {
-        let out = iam
-            .list_users()
-            .set_marker(marker)
-            .max_items(1000)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk(&e))?;
-        Ok(Page {
-            items: out
-                .users
-                .into_iter()
-                .map(|u| IamUser {
-                    created: u.create_date.secs(),
-                    name: u.user_name,
-                })
-                .collect(),
-            is_truncated: out.is_truncated,
-            marker: out.marker,
-        })
+    let users = collect_pages(|marker| async move {
+        iam_page!(iam.list_users().set_marker(marker).max_items(1000), users)
     })
     .await
-    .map_err(|e| page_error("ListUsers", e))
+    .map_err(|e| page_error("ListUsers", e))?;
+    Ok(users
+        .into_iter()
+        .map(|u| IamUser {
+            created: u.create_date.secs(),
+            name: u.user_name,
+        })
+        .collect())
 }
 
 /// Whether `username` carries this mount's tag with `uuid`.
 async fn is_ours(iam: &aws_sdk_iam::Client, username: &str, uuid: &str) -> Result<bool, Error> {
     let tags = collect_pages(|marker| async move {
-        let out = iam
-            .list_user_tags()
-            .user_name(username)
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk(&e))?;
-        Ok(Page {
-            items: out.tags,
-            is_truncated: out.is_truncated,
-            marker: out.marker,
-        })
+        iam_page!(
+            iam.list_user_tags().user_name(username).set_marker(marker),
+            tags
+        )
     })
     .await;
     match tags {

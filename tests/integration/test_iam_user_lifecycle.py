@@ -86,15 +86,14 @@ def proxy(moto):
 @pytest.fixture
 def m(bao, moto, mount, proxy):
     """A mount whose IAM and STS endpoints are the fault proxy (no faults until a test sets them)."""
-    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={}, rate_limit=None)
-    proxy.reset()
+    proxy.quiet()
     path = mount()
     ok(bao.api("POST", f"{path}/config/root", {
         "access_key": "testing", "secret_key": "testing", "region": "us-east-1",
         "iam_endpoint": proxy.url, "sts_endpoint": proxy.url, "max_retries": 0}), 204)
     ok(bao.api("POST", f"{path}/config/lease", {"lease": "1h", "lease_max": "2h"}), 204)
     yield path
-    proxy.configure(fraction=0.0, budget=None, actions=None, stub={})
+    proxy.quiet()
 
 
 def role(bao, m: str, name: str, **fields) -> None:

@@ -65,16 +65,14 @@ def proxy(moto):
 @pytest.fixture
 def faulty(bao, moto, mount, proxy):
     """A mount whose IAM endpoint is the fault proxy; no faults until a test sets them."""
-    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={},
-                    rate_limit=None)
-    proxy.reset()
+    proxy.quiet()
     m = mount()
     ok(bao.api("POST", f"{m}/config/root", {
         "access_key": "testing", "secret_key": "testing", "region": "us-east-1",
         "iam_endpoint": proxy.url, "sts_endpoint": moto.endpoint}), 204)
     ok(bao.api("POST", f"{m}/roles/r", {"credential_type": "iam_user", "policy_arns": [READ_ONLY]}), 200, 204)
     yield m
-    proxy.configure(fraction=0.0, budget=None, actions=None, rate_limit=None)
+    proxy.quiet()
 
 
 def fault(proxy: FaultProxy, action: str, mode: str, times: int = 1) -> None:

@@ -999,14 +999,13 @@ def proxy(moto):
 @pytest.fixture
 def pm(bao, moto, mount, proxy) -> str:
     """A fresh mount whose IAM calls go through the fault proxy; no fault until a test sets one."""
-    proxy.configure(fraction=0.0, budget=None, actions=None, modes=["500"], delay={}, stub={})
-    proxy.reset()
+    proxy.quiet()
     path = mount(prefix="static-px")
     ok(bao.api("POST", f"{path}/config/root", dict(
         access_key="testing", secret_key="testing", region="us-east-1",
         iam_endpoint=proxy.url, sts_endpoint=moto.endpoint)), 204)
     yield path
-    proxy.configure(fraction=0.0, budget=None, actions=None, stub={})
+    proxy.quiet()
 
 
 def refuse(proxy, action: str, code: str = "AccessDenied", status: int = 403) -> None:

@@ -18,7 +18,7 @@ use futures::FutureExt;
 
 use crate::aws::aws_error::AwsFailure;
 use crate::aws::metrics::BestEffortCall;
-use crate::aws::pages::{collect_pages, Page, PageError};
+use crate::aws::pages::{collect_pages, iam_page, Page, PageError};
 
 use super::error::IamError;
 
@@ -555,20 +555,14 @@ impl Teardown<'_> {
         &self,
     ) -> Result<Listed<aws_sdk_iam::types::AccessKeyMetadata>, IamError> {
         list_all("ListAccessKeys", self.username, |marker| async move {
-            let out = self
-                .iam
-                .list_access_keys()
-                .user_name(self.username)
-                .max_items(self.page_size)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.access_key_metadata,
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                self.iam
+                    .list_access_keys()
+                    .user_name(self.username)
+                    .max_items(self.page_size)
+                    .set_marker(marker),
+                access_key_metadata
+            )
         })
         .await
     }
@@ -593,22 +587,16 @@ impl Teardown<'_> {
 
     async fn list_mfa_devices(&self) -> ListResult {
         let listed = list_all("ListMFADevices", self.username, |marker| async move {
-            let out = self
-                .iam
-                .list_mfa_devices()
-                .user_name(self.username)
-                .max_items(self.page_size)
-                .set_marker(marker)
-                .customize()
-                .config_override(no_retry())
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.mfa_devices,
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                self.iam
+                    .list_mfa_devices()
+                    .user_name(self.username)
+                    .max_items(self.page_size)
+                    .set_marker(marker)
+                    .customize()
+                    .config_override(no_retry()),
+                mfa_devices
+            )
         })
         .await;
         self.to_actions(listed, true, |d| {
@@ -618,22 +606,16 @@ impl Teardown<'_> {
 
     async fn list_ssh_public_keys(&self) -> ListResult {
         let listed = list_all("ListSSHPublicKeys", self.username, |marker| async move {
-            let out = self
-                .iam
-                .list_ssh_public_keys()
-                .user_name(self.username)
-                .max_items(self.page_size)
-                .set_marker(marker)
-                .customize()
-                .config_override(no_retry())
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.ssh_public_keys.unwrap_or_default(),
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                self.iam
+                    .list_ssh_public_keys()
+                    .user_name(self.username)
+                    .max_items(self.page_size)
+                    .set_marker(marker)
+                    .customize()
+                    .config_override(no_retry()),
+                ssh_public_keys
+            )
         })
         .await;
         self.to_actions(listed, true, |k| {
@@ -646,22 +628,16 @@ impl Teardown<'_> {
             "ListSigningCertificates",
             self.username,
             |marker| async move {
-                let out = self
-                    .iam
-                    .list_signing_certificates()
-                    .user_name(self.username)
-                    .max_items(self.page_size)
-                    .set_marker(marker)
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| AwsFailure::from_sdk(&e))?;
-                Ok(Page {
-                    items: out.certificates,
-                    is_truncated: out.is_truncated,
-                    marker: out.marker,
-                })
+                iam_page!(
+                    self.iam
+                        .list_signing_certificates()
+                        .user_name(self.username)
+                        .max_items(self.page_size)
+                        .set_marker(marker)
+                        .customize()
+                        .config_override(no_retry()),
+                    certificates
+                )
             },
         )
         .await;
@@ -675,22 +651,16 @@ impl Teardown<'_> {
             "ListServiceSpecificCredentials",
             self.username,
             |marker| async move {
-                let out = self
-                    .iam
-                    .list_service_specific_credentials()
-                    .user_name(self.username)
-                    .max_items(self.page_size)
-                    .set_marker(marker)
-                    .customize()
-                    .config_override(no_retry())
-                    .send()
-                    .await
-                    .map_err(|e| AwsFailure::from_sdk(&e))?;
-                Ok(Page {
-                    items: out.service_specific_credentials.unwrap_or_default(),
-                    is_truncated: out.is_truncated,
-                    marker: out.marker,
-                })
+                iam_page!(
+                    self.iam
+                        .list_service_specific_credentials()
+                        .user_name(self.username)
+                        .max_items(self.page_size)
+                        .set_marker(marker)
+                        .customize()
+                        .config_override(no_retry()),
+                    service_specific_credentials
+                )
             },
         )
         .await;
@@ -706,20 +676,14 @@ impl Teardown<'_> {
             "ListAttachedUserPolicies",
             self.username,
             |marker| async move {
-                let out = self
-                    .iam
-                    .list_attached_user_policies()
-                    .user_name(self.username)
-                    .max_items(self.page_size)
-                    .set_marker(marker)
-                    .send()
-                    .await
-                    .map_err(|e| AwsFailure::from_sdk(&e))?;
-                Ok(Page {
-                    items: out.attached_policies.unwrap_or_default(),
-                    is_truncated: out.is_truncated,
-                    marker: out.marker,
-                })
+                iam_page!(
+                    self.iam
+                        .list_attached_user_policies()
+                        .user_name(self.username)
+                        .max_items(self.page_size)
+                        .set_marker(marker),
+                    attached_policies
+                )
             },
         )
         .await;
@@ -730,20 +694,14 @@ impl Teardown<'_> {
 
     async fn list_inline_policies(&self) -> ListResult {
         let listed = list_all("ListUserPolicies", self.username, |marker| async move {
-            let out = self
-                .iam
-                .list_user_policies()
-                .user_name(self.username)
-                .max_items(self.page_size)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.policy_names,
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                self.iam
+                    .list_user_policies()
+                    .user_name(self.username)
+                    .max_items(self.page_size)
+                    .set_marker(marker),
+                policy_names
+            )
         })
         .await;
         self.to_actions(listed, false, |name| Some(Action::DeleteUserPolicy(name)))
@@ -751,20 +709,14 @@ impl Teardown<'_> {
 
     async fn list_groups(&self) -> ListResult {
         let listed = list_all("ListGroupsForUser", self.username, |marker| async move {
-            let out = self
-                .iam
-                .list_groups_for_user()
-                .user_name(self.username)
-                .max_items(self.page_size)
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| AwsFailure::from_sdk(&e))?;
-            Ok(Page {
-                items: out.groups,
-                is_truncated: out.is_truncated,
-                marker: out.marker,
-            })
+            iam_page!(
+                self.iam
+                    .list_groups_for_user()
+                    .user_name(self.username)
+                    .max_items(self.page_size)
+                    .set_marker(marker),
+                groups
+            )
         })
         .await;
         self.to_actions(listed, false, |g| {
