@@ -8,7 +8,6 @@
 //! request reads one.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -764,9 +763,9 @@ pub(crate) struct RoleCache {
 impl Default for RoleCache {
     fn default() -> Self {
         Self {
-            roles: Mutex::new(LruCache::new(
-                NonZeroUsize::new(ROLE_CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN),
-            )),
+            // Unbounded in the type, bounded in `get`: `LruCache::new` would allocate room for
+            // the whole capacity up front in every mount, used or not.
+            roles: Mutex::new(LruCache::unbounded()),
             names: Mutex::new(None),
             generation: AtomicU64::new(0),
         }
@@ -798,6 +797,9 @@ impl RoleCache {
             // read storage is never overwritten by what we read before it.
             if self.generation.load(Ordering::SeqCst) == gen {
                 m.put(name.to_string(), loaded.clone());
+                if m.len() > ROLE_CACHE_CAPACITY {
+                    m.pop_lru();
+                }
             }
         }
         Ok(Some(loaded))

@@ -61,7 +61,7 @@ struct Series<T> {
 struct Inner {
     counters: BTreeMap<SeriesKey, Series<u64>>,
     histograms: BTreeMap<SeriesKey, Series<Histogram>>,
-    /// `(service, operation)` of the AWS calls whose counters exist.
+    /// `(service, operation)` of the AWS calls outside the catalog whose counters exist.
     calls: BTreeSet<(String, String)>,
 }
 
@@ -86,13 +86,17 @@ fn series<'a, T: Default>(
         .value
 }
 
-/// One mount's metrics. Every series an alert reads exists from creation (a mount's Setup) at 0.
+/// One mount's metrics. Every series an alert reads exists from creation (a mount's Setup) at 0:
+/// the catalog's start-up series are added at render time, so a mount that has seen no traffic
+/// holds no series at all (one process may serve many mounts).
+#[derive(Default)]
 pub(crate) struct Metrics {
     inner: Mutex<Inner>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Inner {
+    /// The catalog's start-up series at 0.
+    fn startup() -> Self {
         let mut inner = Inner::default();
         for (name, labels) in catalog::startup_series() {
             match kind_of(name) {
@@ -104,12 +108,24 @@ impl Default for Metrics {
                 }
             }
         }
-        inner.calls = catalog::known_calls()
-            .map(|(s, o)| (s.to_string(), o.to_string()))
-            .collect();
-        Self {
-            inner: Mutex::new(inner),
+        inner
+    }
+
+    /// The start-up series with this mount's recorded values added: what a scrape shows.
+    fn view(&self) -> Self {
+        let mut view = Inner::startup();
+        for ((name, _), s) in &self.counters {
+            *series(&mut view.counters, name, s.shown.clone()) += s.value;
         }
+        for ((name, _), s) in &self.histograms {
+            let h = series(&mut view.histograms, name, s.shown.clone());
+            for (total, n) in h.counts.iter_mut().zip(s.value.counts) {
+                *total += n;
+            }
+            h.sum += s.value.sum;
+            h.count += s.value.count;
+        }
+        view
     }
 }
 
@@ -158,9 +174,12 @@ impl Metrics {
     /// Creates the counters of an AWS call at 0 unless they exist (a call the catalog does not
     /// list), so its first outcome is an increase Prometheus can see.
     fn ensure_call(&self, service: &str, operation: &str) {
+        if service.is_empty() || catalog::known_calls().any(|c| c == (service, operation)) {
+            return; // the catalog's calls are start-up series already
+        }
         if let Ok(mut g) = self.inner.lock() {
             let call = (service.to_string(), operation.to_string());
-            if service.is_empty() || g.calls.contains(&call) {
+            if g.calls.contains(&call) {
                 return;
             }
             for (name, labels) in catalog::call_series(service, operation) {
@@ -206,7 +225,7 @@ impl Metrics {
     /// The exposition text, with the given gauges (computed at scrape time) appended.
     pub(crate) fn render(&self, gauges: &[(&'static str, f64)]) -> String {
         let mut out = String::new();
-        let Ok(g) = self.inner.lock() else {
+        let Ok(g) = self.inner.lock().map(|g| g.view()) else {
             return out;
         };
         for (name, kind, help) in METRICS {
