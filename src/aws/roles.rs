@@ -754,8 +754,9 @@ pub(crate) const ROLE_CACHE_CAPACITY: usize = 1024;
 /// a role, and on Initialize; a read that raced with such a change is not cached.
 pub(crate) struct RoleCache {
     roles: Mutex<LruCache<String, Arc<RoleEntry>>>,
-    /// `LIST roles`: the names under `role/` and `policy/`, as storage lists them.
-    names: Mutex<Option<Arc<Vec<String>>>>,
+    /// `LIST roles`' data, encoded: the names under `role/` and `policy/`, as storage lists
+    /// them. Encoded once because a mount may have tens of thousands of roles.
+    names: Mutex<Option<Arc<str>>>,
     /// Bumped whenever a role may have changed.
     generation: AtomicU64,
 }
@@ -805,15 +806,16 @@ impl RoleCache {
         Ok(Some(loaded))
     }
 
-    /// The names of every role (new and legacy), from the cache or from storage.
-    pub(crate) async fn names(&self, storage: &Storage) -> Result<Arc<Vec<String>>, Error> {
+    /// The names of every role (new and legacy) as `LIST roles` answers them, from the cache
+    /// or from storage.
+    pub(crate) async fn names(&self, storage: &Storage) -> Result<Arc<str>, Error> {
         if let Some(n) = self.names.lock().ok().and_then(|n| n.clone()) {
             return Ok(n);
         }
         let gen = self.generation.load(Ordering::SeqCst);
         let mut keys = storage.list(ROLE_PREFIX).await?;
         keys.extend(storage.list(LEGACY_PREFIX).await?);
-        let keys = Arc::new(keys);
+        let keys = Response::encode_list(&keys);
         if let Ok(mut n) = self.names.lock() {
             if self.generation.load(Ordering::SeqCst) == gen {
                 *n = Some(keys.clone());
@@ -925,7 +927,7 @@ async fn delete(ctx: Ctx<AwsBackend>) -> HandlerResult {
 
 async fn list(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let names = ctx.backend.roles.names(&ctx.storage).await?;
-    Ok(Some(Response::list(names.to_vec())))
+    Ok(Some(Response::encoded(names)))
 }
 
 /// Role not found text, as Vault's `Role %q not found`.

@@ -102,7 +102,7 @@ pub(crate) fn iam_user_response(
             max_ttl: lease.max_ttl,
             renewable: true,
         }),
-        warnings: Vec::new(),
+        ..Response::default()
     }
 }
 

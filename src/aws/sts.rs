@@ -316,6 +316,6 @@ fn sts_response(
             max_ttl: Duration::from_secs(ttl as u64),
             renewable: false,
         }),
-        warnings: Vec::new(),
+        ..Response::default()
     }
 }

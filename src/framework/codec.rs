@@ -204,10 +204,11 @@ fn encode_secret(s: SecretResponse, issue_time: SystemTime) -> pb::Secret {
 pub(crate) fn encode_response(r: Response, issue_time: SystemTime) -> pb::Response {
     pb::Response {
         secret: r.secret.map(|s| encode_secret(s, issue_time)),
-        data: r
-            .data
-            .map(|d| Value::Object(d).to_string())
-            .unwrap_or_else(|| "null".into()),
+        data: match (r.encoded_data, r.data) {
+            (Some(encoded), _) => encoded.to_string(),
+            (None, Some(d)) => Value::Object(d).to_string(),
+            (None, None) => "null".into(),
+        },
         warnings: r.warnings,
         ..Default::default()
     }
@@ -291,5 +292,17 @@ mod tests {
         assert!(reply.response.is_none());
         let err = reply.err.expect("err");
         assert_eq!((err.err_type, err.err_msg.as_str()), (1, "no such field"));
+    }
+
+    #[test]
+    fn a_list_encoded_once_goes_out_as_the_same_data_as_a_built_one() {
+        let keys = vec!["a".to_string(), "b\"c".to_string()];
+        let built = encode_response(Response::list(keys.clone()), SystemTime::UNIX_EPOCH);
+        let encoded = encode_response(
+            Response::encoded(Response::encode_list(&keys)),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(built.data, encoded.data);
+        assert_eq!(built.data, r#"{"keys":["a","b\"c"]}"#);
     }
 }

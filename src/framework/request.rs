@@ -1,5 +1,6 @@
 //! Plain-Rust request, response and lease types, so engines never see prost.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
@@ -116,6 +117,10 @@ pub struct SecretResponse {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Response {
     pub data: Option<Map<String, Value>>,
+    /// `data` already encoded as a JSON object, sent instead of `data` when set: a large
+    /// answer served again and again from a cache (a LIST of thousands of keys) is then encoded
+    /// once, not on every request.
+    pub encoded_data: Option<Arc<str>>,
     pub secret: Option<SecretResponse>,
     pub warnings: Vec<String>,
 }
@@ -134,6 +139,19 @@ impl Response {
         let mut m = Map::new();
         m.insert("keys".into(), Value::from(keys));
         Self::with_data(m)
+    }
+
+    /// The data of a LIST answer, encoded once for [`Response::encoded`].
+    pub fn encode_list(keys: &[String]) -> Arc<str> {
+        serde_json::json!({ "keys": keys }).to_string().into()
+    }
+
+    /// An answer whose data was encoded beforehand (see `encoded_data`).
+    pub fn encoded(data: Arc<str>) -> Self {
+        Self {
+            encoded_data: Some(data),
+            ..Self::default()
+        }
     }
 
     /// Adds a warning.
