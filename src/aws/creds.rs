@@ -5,7 +5,7 @@
 //! to the credential type's code.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::framework::FieldType;
 use crate::framework::{
@@ -263,9 +263,10 @@ async fn issue_iam_user(
 ) -> Result<Response, Error> {
     let role = &req.role;
     let lease = UserLease::of(role, ctx.backend.lease_config(&ctx.storage).await?);
-    // With a cap, issues of the role take turns from the count to the record, so concurrent
-    // requests can never exceed it (hashicorp/vault#5475).
-    let _turn = match role.user.max_active() {
+    // With a cap, issues of the role take turns from the count to the record (the turn goes
+    // back once the record is written, before the AWS calls), so concurrent requests can never
+    // exceed it (hashicorp/vault#5475).
+    let cap_turn = match role.user.max_active() {
         Some(cap) => {
             let turn = ctx.backend.caps.turn(&req.role_name).await;
             let live = record::count(&ctx.storage, &req.role_name).await?;
@@ -296,7 +297,7 @@ async fn issue_iam_user(
         groups: role.iam_groups.as_deref().unwrap_or_default(),
         tags: role.iam_tags.as_ref().unwrap_or(&no_tags),
         mount_uuid: &ctx.backend.mount_uuid,
-        lease: lease.ttl,
+        lease: lease.runs_for(Duration::ZERO, &ctx.system).await?,
     };
     let user = iam_user::issue(
         &ctx.storage,
@@ -304,6 +305,7 @@ async fn issue_iam_user(
         &ctx.backend.metrics,
         username,
         &spec,
+        cap_turn,
     )
     .await?;
     tracing::info!(role = %req.role_name, username = %user.username, access_key = %user.key.access_key_id, "issued iam_user credentials");

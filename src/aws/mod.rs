@@ -203,6 +203,9 @@ impl AwsBackend {
     }
 }
 
+/// How many per-role locks [`RoleTurns`] keeps before it drops the idle ones.
+const TURNS_KEPT: usize = 256;
+
 /// One async lock per role name, taken in arrival order.
 #[derive(Default)]
 struct RoleTurns {
@@ -213,7 +216,14 @@ impl RoleTurns {
     /// Waits for `role`'s turn; the turn lasts as long as the guard.
     async fn turn(&self, role: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = match self.by_role.lock() {
-            Ok(mut m) => m.entry(role.to_string()).or_default().clone(),
+            Ok(mut m) => {
+                // Locks nobody holds or waits for go, so the table stays as small as the
+                // number of roles being issued right now.
+                if m.len() >= TURNS_KEPT {
+                    m.retain(|_, l| Arc::strong_count(l) > 1);
+                }
+                m.entry(role.to_string()).or_default().clone()
+            }
             Err(_) => Arc::default(),
         };
         lock.lock_owned().await

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
+use crate::framework::storage::SystemView;
 use crate::framework::FieldType;
 use crate::framework::SECRET_TYPE_KEY;
 use crate::framework::{
@@ -78,6 +79,23 @@ impl UserLease {
             max_ttl: role.user.max_ttl().unwrap_or_else(|| nanos(cfg.lease_max)),
         }
     }
+
+    /// How long from now the server keeps a lease answered with this TTL, when the holder asked
+    /// for `increment` (zero at issue): the increment, else the TTL, else the mount's default
+    /// lease TTL, which the server fills in for a zero TTL (Vault's `framework.CalculateTTL`,
+    /// which its expiration manager applies to every issue and renew). The user's record must
+    /// never end before its lease does, or the orphan sweep would take a live user; the caps
+    /// the server applies on top only shorten the lease, so they are left out.
+    pub(crate) async fn runs_for(
+        &self,
+        increment: Duration,
+        system: &SystemView,
+    ) -> Result<Duration, Error> {
+        match [increment, self.ttl].into_iter().find(|d| !d.is_zero()) {
+            Some(d) => Ok(d),
+            None => Ok(system.default_lease_ttl().await?),
+        }
+    }
 }
 
 /// The reply to an `iam_user` issue: the new user's key under a renewable lease of `lease`.
@@ -140,7 +158,12 @@ async fn renew(ctx: Ctx<AwsBackend>) -> HandlerResult {
         None => UserLease::of(&RoleEntry::default(), cfg),
     };
     if let (false, Some(username)) = (role_name.is_empty(), text("username")) {
-        record::renew(&ctx.storage, &role_name, username, granted.ttl).await?;
+        let mut until = SystemTime::now() + granted.runs_for(lease.increment, &ctx.system).await?;
+        // The server never renews past the issue time plus the max TTL answered here.
+        if let (Some(issued), false) = (lease.issue_time, granted.max_ttl.is_zero()) {
+            until = until.min(issued + granted.max_ttl);
+        }
+        record::renew(&ctx.storage, &role_name, username, until).await?;
     }
     Ok(Some(Response {
         secret: Some(SecretResponse {

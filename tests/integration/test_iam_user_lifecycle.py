@@ -297,6 +297,40 @@ def test_the_sweep_names_only_this_mounts_orphans_and_deletes_them(bao, moto, mo
     assert not user_exists(iam, theirs)  # the other mount's own sweep found it
 
 
+def test_the_sweep_never_names_a_user_whose_lease_still_runs(bao, moto, mount, proxy):
+    """The record must not end before the lease: a mount without config/lease (the server fills
+    in its default TTL) and a renew with an increment longer than the role's TTL."""
+    iam = moto.client("iam")
+    m = mount()
+    ok(bao.api("POST", f"{m}/config/root", {
+        "access_key": "testing", "secret_key": "testing", "region": "us-east-1",
+        "iam_endpoint": proxy.url, "sts_endpoint": proxy.url}), 204)
+    role(bao, m, "plain")
+    role(bao, m, "renewed", default_ttl="3s", max_ttl="1h")
+    role(bao, m, "marker", default_ttl="5s")
+    plain = ok(bao.api("GET", f"{m}/creds/plain"), 200)
+    assert plain["lease_duration"] == 768 * 3600, plain
+    renewed = ok(bao.api("GET", f"{m}/creds/renewed"), 200)
+    out = ok(bao.api("PUT", "sys/leases/renew", {"lease_id": renewed["lease_id"], "increment": 3600}), 200)
+    assert out["lease_duration"] > 3000, out
+    users = [owner_of(iam, b["data"]["access_key"]) for b in (plain, renewed)]
+    # A forced orphan whose lease ends 5 s after it began: once the sweep names it, the other
+    # two users' records would have ended too, had they followed the role's TTL.
+    marker = force_orphan(bao, moto, m, proxy, "marker")
+
+    def orphans() -> list:
+        return ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0}), 200)["data"]["orphaned_users"]
+
+    wait_until(lambda: marker in orphans(), "the marker's lease to end", 20)
+    named = orphans()
+    assert not set(users) & set(named), (users, named)
+    ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0, "dry_run": False}), 200)
+    assert all(user_exists(iam, u) for u in users) and not user_exists(iam, marker)
+    for b in (plain, renewed):
+        ok(bao.api("PUT", "sys/leases/revoke", {"lease_id": b["lease_id"], "sync": True}), 204)
+    assert not any(user_exists(iam, u) for u in users)
+
+
 def test_the_periodic_sweep_deletes_orphans_on_its_own(bao, moto, m, proxy):
     iam = moto.client("iam")
     role(bao, m, "periodic", default_ttl="1s")

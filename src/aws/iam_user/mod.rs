@@ -65,15 +65,18 @@ pub(crate) struct IssuedUser {
 }
 
 /// Creates user `username` as `spec` asks, under a WAL entry, and returns it with its key.
+/// `cap_turn`, the role's turn under `max_active_credentials`, is given back as soon as the
+/// user's record is written: from then on the user counts toward the cap.
 ///
 /// On failure the half-made user is deleted now when AWS confirms it, and otherwise left to the
 /// rollback of the WAL entry; either way no user outlives the request unowned.
-pub(crate) async fn issue(
+pub(crate) async fn issue<T>(
     storage: &Storage,
     iam: &aws_sdk_iam::Client,
     metrics: &Metrics,
     username: String,
     spec: &UserSpec<'_>,
+    cap_turn: Option<T>,
 ) -> Result<IssuedUser, Error> {
     let phase =
         |name: &'static str, started: Instant| metrics.issue_phase("iam_user", name, started);
@@ -88,6 +91,7 @@ pub(crate) async fn issue(
         ),
         record::put(storage, spec.role_name, &username, spec.lease),
     );
+    drop(cap_turn);
     let wal_id = match (wal_id, recorded) {
         (Ok(id), Ok(())) => id,
         (wal_id, recorded) => {

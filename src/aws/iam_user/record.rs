@@ -42,7 +42,7 @@ fn key(role: &str, username: &str) -> String {
     format!("{RECORD_PREFIX}{role}/{username}")
 }
 
-/// Records `username` of `role`, whose lease runs `ttl` from now.
+/// Records `username` of `role`, whose lease runs `ttl` from now at the latest.
 pub(crate) async fn put(
     storage: &Storage,
     role: &str,
@@ -58,19 +58,19 @@ pub(crate) async fn put(
     storage.put_json(&key(role, username), &record).await
 }
 
-/// Moves the lease end of `username` of `role` to `ttl` from now (renew); a user without a
-/// record (issued before records existed) stays without one.
+/// Moves the lease end of `username` of `role` to `until` (renew); a user without a record
+/// (issued before records existed) stays without one.
 pub(crate) async fn renew(
     storage: &Storage,
     role: &str,
     username: &str,
-    ttl: Duration,
+    until: SystemTime,
 ) -> Result<(), StorageError> {
     let k = key(role, username);
     let Some(mut record) = storage.get_json::<UserRecord>(&k).await? else {
         return Ok(());
     };
-    record.expires = unix(SystemTime::now() + ttl);
+    record.expires = unix(until);
     storage.put_json(&k, &record).await
 }
 
