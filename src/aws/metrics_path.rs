@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::framework::storage::Storage;
 use crate::framework::{handler, obj, wal, Ctx, Error, HandlerResult, Operation, Path, Response};
 
-use super::metrics::{ROOT_KEY_DELETE_PENDING, STATIC_QUEUE_DEPTH, WAL_ENTRIES, WAL_OLDEST_AGE};
+use super::metrics::{
+    ROOT_KEY_DELETE_PENDING, ROOT_ROTATION_FAILING, STATIC_QUEUE_DEPTH, WAL_ENTRIES, WAL_OLDEST_AGE,
+};
 use super::{root_rotation, AwsBackend};
 
 /// The WAL backlog: how many entries wait, and the age of the oldest in seconds (0 if none).
@@ -34,14 +36,16 @@ async fn wal_backlog(storage: &Storage) -> Result<(f64, f64), Error> {
 
 async fn read(ctx: Ctx<AwsBackend>) -> HandlerResult {
     let (wal_entries, wal_oldest) = wal_backlog(&ctx.storage).await?;
-    // Old root access keys whose delete failed after a rotation and wait for a retry.
-    let pending = root_rotation::pending_deletes(&ctx.storage).await?;
+    // Old root access keys whose delete failed after a rotation and wait for a retry, and
+    // whether the last rotation failed.
+    let (pending, failing) = root_rotation::gauges(&ctx.storage).await?;
     let queue = ctx.backend.schedule.len() as f64;
     let text = ctx.backend.metrics.render(&[
         (WAL_ENTRIES, wal_entries),
         (WAL_OLDEST_AGE, wal_oldest),
         (STATIC_QUEUE_DEPTH, queue),
         (ROOT_KEY_DELETE_PENDING, pending as f64),
+        (ROOT_ROTATION_FAILING, f64::from(u8::from(failing))),
     ]);
     // The server answers a response with these keys as a raw HTTP body.
     let body = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());

@@ -20,7 +20,7 @@ use crate::framework::storage::{Storage, SystemView};
 use crate::framework::Error;
 use crate::gocompat::time::rfc3339;
 
-use super::config_root::{plan, RootConfig, Step, FIRST_RETRY, KEY};
+use super::config_root::{plan, Outcome, RootConfig, Step, FIRST_RETRY, KEY};
 use super::rotate_root::{delete_old_keys, rotate_locked, Trigger};
 use super::AwsBackend;
 
@@ -167,9 +167,12 @@ pub(crate) async fn run_due(
     })
 }
 
-/// Old root keys whose delete waits for a retry (the `vault_aws_root_key_delete_pending` gauge).
-pub(crate) async fn pending_deletes(storage: &Storage) -> Result<usize, Error> {
-    Ok(RootConfig::load(storage)
-        .await?
-        .map_or(0, |c| c.root_rotation.pending_deletes.len()))
+/// The root rotation's state as the metrics gauges show it: how many old root keys wait for a
+/// delete retry (`vault_aws_root_key_delete_pending`), and whether the last rotation failed
+/// with no success since (`vault_aws_root_rotation_failing`).
+pub(crate) async fn gauges(storage: &Storage) -> Result<(usize, bool), Error> {
+    Ok(RootConfig::load(storage).await?.map_or((0, false), |c| {
+        let r = &c.root_rotation;
+        (r.pending_deletes.len(), r.last_outcome == Outcome::Error)
+    }))
 }

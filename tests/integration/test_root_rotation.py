@@ -259,8 +259,10 @@ class Failing(DevMount):
         s["after_failure"] = c
         s["keys_after_failure"] = root.keys()
         s["rotations_error"] = metric(self.bao.api, self.mount, 'vault_aws_root_rotations_total{outcome="error"}')
+        s["failing_gauge"] = metric(self.bao.api, self.mount, "vault_aws_root_rotation_failing")
         self.proxy.configure(stub={})
         c = self.wait_rotated(root.access_key, time.time() + 40, "the retried rotation")
+        s["failing_gauge_after"] = metric(self.bao.api, self.mount, "vault_aws_root_rotation_failing")
         s["rotated_at"] = time.time()
         s["after_rotation"] = c
         s["keys_after_rotation"] = root.keys()
@@ -568,6 +570,7 @@ def test_failed_rotation_is_shown_and_retried_with_backoff(failing):
     assert f["last_rotation_outcome"] == "error" and "CreateAccessKey" in f["last_rotation_error"], f
     assert "LimitExceeded" in f["last_rotation_error"], f
     assert len(s["keys_after_failure"]) == 1, "no key made by the failed attempt"
+    assert (s["failing_gauge"], s["failing_gauge_after"]) == (1, 0), s
     r = s["after_rotation"]
     assert r["last_rotation_outcome"] == "success" and r["last_rotation_error"] == ""
     assert s["keys_after_rotation"] == {r["access_key"]}

@@ -20,7 +20,7 @@ use crate::framework::{
 use super::username::DEFAULT_USERNAME_TEMPLATE;
 use super::AwsBackend;
 
-pub(crate) use rotation::{plan, PendingDelete, RotationRecord, Step, FIRST_RETRY};
+pub(crate) use rotation::{plan, Outcome, PendingDelete, RotationRecord, Step, FIRST_RETRY};
 use rotation::{RotationInput, RotationSettings};
 
 /// Storage key.

@@ -34,6 +34,8 @@ pub(crate) const WAL_OLDEST_AGE: &str = "vault_aws_wal_oldest_age_seconds";
 pub(crate) const STATIC_QUEUE_DEPTH: &str = "vault_aws_static_queue_depth";
 /// `vault_aws_root_key_delete_pending` (gauge, computed at scrape time).
 pub(crate) const ROOT_KEY_DELETE_PENDING: &str = "vault_aws_root_key_delete_pending";
+/// `vault_aws_root_rotation_failing` (gauge, computed at scrape time).
+pub(crate) const ROOT_ROTATION_FAILING: &str = "vault_aws_root_rotation_failing";
 /// `vault_aws_root_rotations_total{outcome}`.
 pub(crate) const ROOT_ROTATIONS: &str = "vault_aws_root_rotations_total";
 /// `vault_aws_key_ready_seconds` (histogram).
@@ -133,6 +135,13 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         ROOT_KEY_DELETE_PENDING,
         Kind::Gauge,
         "Old root access keys whose delete failed after a rotation and waits for a retry.",
+    ),
+    (
+        ROOT_ROTATION_FAILING,
+        Kind::Gauge,
+        "1 while the last root key rotation (scheduled or config/rotate-root) failed and none \
+         has succeeded since, else 0. A scheduled rotation that failed is retried within its \
+         window.",
     ),
     (
         KEY_READY_SECONDS,
@@ -253,7 +262,6 @@ const AWS_CALLS: &[(&str, &[&str])] = &[
             "AttachUserPolicy",
             "PutUserPolicy",
             "AddUserToGroup",
-            "TagUser",
             "CreateAccessKey",
             "GetUser",
             "ListAccessKeys",
@@ -294,7 +302,6 @@ const OWN_RETRY_CALLS: &[&str] = &[
     "AttachUserPolicy",
     "PutUserPolicy",
     "AddUserToGroup",
-    "TagUser",
     "CreateAccessKey",
 ];
 

@@ -62,7 +62,7 @@ fn alert_series_exist_from_the_start_at_zero() {
         "vault_aws_api_throttles_total{service=\"IAM\",operation=\"CreateUser\"}",
         "vault_aws_api_throttles_total{service=\"STS\",operation=\"AssumeRole\"}",
         "vault_aws_api_retries_total{service=\"IAM\",operation=\"CreateUser\",class=\"throttling\"}",
-        "vault_aws_api_retries_total{service=\"IAM\",operation=\"TagUser\",class=\"not_yet_visible\"}",
+        "vault_aws_api_retries_total{service=\"IAM\",operation=\"AddUserToGroup\",class=\"not_yet_visible\"}",
         "vault_aws_api_calls_total{service=\"IAM\",operation=\"DeleteLoginProfile\",outcome=\"absent\"}",
         "vault_aws_api_calls_total{service=\"STS\",operation=\"GetSessionToken\",outcome=\"error\"}",
     ] {
