@@ -1,7 +1,7 @@
 """iam_user credentials end to end: real OpenBao + moto + the release binary.
 
-Contract: /work/shared/docs/aws-engine-spec.md (Decisions, §1.1-§1.6, §2.0, §2.1,
-§2.6, §3, §6). Texts are Vault's (the newest community edition).
+Contract: Vault's AWS engine (builtin/logical/aws: path_roles.go, path_user.go,
+iam_helpers.go, secret_access_keys.go). Texts are Vault's (the newest community edition).
 
 What moto can and cannot tell us (moto 5.2.5, probed):
 
@@ -559,7 +559,7 @@ def _try(fn: Callable[[], Any]) -> Any:
 
 def test_user_path_default_is_root(bao, configured, iam):
     m = configured
-    write_role(bao, m, "plain", credential_type="iam_user")  # no policy at all is allowed (spec §11.5)
+    write_role(bao, m, "plain", credential_type="iam_user")  # no policy at all is allowed
     creds = issue(bao, m, "plain")
     user = owner_of_key(iam, creds["data"]["access_key"])
     got = iam.get_user(UserName=user)["User"]
@@ -718,7 +718,7 @@ def test_creds_for_missing_role(bao, configured):
 
 
 # --------------------------------------------------------------------------
-# roles/<name>: validation (spec §1.5 step 6), nothing stored after a 400
+# roles/<name>: validation (path_roles.go), nothing stored after a 400
 # --------------------------------------------------------------------------
 
 BOUNDARY = "arn:aws:iam::aws:policy/PowerUserAccess"
@@ -759,7 +759,7 @@ VALIDATION_CASES = [
     ("boundary-not-policy", {"credential_type": "iam_user",
                              "permissions_boundary_arn": f"arn:aws:iam::{ACCOUNT}:user/bob"},
      ["invalid permissions_boundary_arn parameter: expected a resource type of policy but got user/bob"]),
-    # Go drops the errors collected before an invalid boundary; spec §11 says keep them all.
+    # Go drops the errors collected before an invalid boundary; this engine keeps them all.
     ("boundary-keeps-earlier-errors", {"credential_type": "federation_token", "default_sts_ttl": 10,
                                        "max_sts_ttl": 5, "permissions_boundary_arn": "bogus"},
      ['"default_sts_ttl" value must be less than or equal to "max_sts_ttl" value',
@@ -809,7 +809,7 @@ def test_failed_update_keeps_the_stored_role(bao, mount):
     m = mount()
     write_role(bao, m, "ar", credential_type="assumed_role", role_arns=ROLE_ARN, default_sts_ttl=900)
     before = ok(bao.api("GET", f"{m}/roles/ar"))["data"]
-    # changing the type keeps role_arns (partial update) -> invalid (spec §1.5)
+    # changing the type keeps role_arns (partial update) -> invalid (as Vault)
     assert errors_of(bao.api("POST", f"{m}/roles/ar", {"credential_type": "iam_user"})) == [validation_error(
         f"default_sts_ttl parameter only valid for {STS_TYPES}",
         "cannot supply role_arns when credential_type isn't assumed_role")]

@@ -1,9 +1,9 @@
 """Static roles end to end: real OpenBao + moto + the release binary.
 
-Contract: /work/shared/docs/aws-engine-spec.md §1.7 (static-roles/<name>), §1.8 (LIST),
-§1.9 (static-creds/<name>), §5 (semantics), §6 (storage), Decisions 3/4/5 (input errors
-are 400; LIST, expiration, queue rebuilt on start, failed rotations retried; cross-account
-fields). Engine additions (src/aws/static_roles/): ``single_key``
+Contract: Vault's AWS engine (builtin/logical/aws: path_static_roles.go,
+path_static_creds.go, rotation.go): static-roles/<name>, its LIST, static-creds/<name>,
+their storage; input errors are 400; LIST, expiration, queue rebuilt on start, failed
+rotations retried; cross-account fields. Engine additions (src/aws/static_roles/): ``single_key``
 (opt-in: the previous key is deleted as soon as the new one works), ``rotate-role/<name>``
 (rotate now), a per-mount scheduler that sleeps until the next due rotation (stored with the
 creds, rebuilt from storage on Initialize), retries after 10 s doubling up to 300 s, default

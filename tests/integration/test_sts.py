@@ -1,8 +1,8 @@
 """STS credential types end to end: real OpenBao + moto + the release binary.
 
-Contract: /work/shared/docs/aws-engine-spec.md §1.5 (STS fields), §1.6, §2.2-2.5,
-§3, §4.1 (STS endpoint selection), §11 and Decision 2 (both ``session_token``
-and ``security_token``). Plugin code: src/aws/sts.rs, src/aws/clients.rs.
+Contract: Vault's AWS engine (builtin/logical/aws: path_roles.go's STS fields,
+path_user.go, secret_access_keys.go, client.go's STS endpoint selection), answering
+both ``session_token`` and ``security_token``. Plugin code: src/aws/sts.rs, src/aws/clients.rs.
 
 What moto (5.2.5) can and cannot tell us, and how the checks get around it:
 
@@ -149,7 +149,7 @@ def trust_policy(account: str) -> str:
 
 
 def sts_data_ok(body: dict, *, arn: bool, ttl: int) -> dict:
-    """Shape of an STS creds response (spec §1.6 table, §3, Decision 2); returns ``data``."""
+    """Shape of an STS creds response (Vault's path_user.go); returns ``data``."""
     data = body["data"]
     expected_keys = {"access_key", "secret_key", "session_token", "security_token", "ttl"}
     if arn:
@@ -530,7 +530,7 @@ def test_role_session_name_is_used_in_the_arn(bao, captured, iam, cleanup):
     assert data["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/alice-ci@build.7"
     assert proxy.only("AssumeRole").params["RoleSessionName"] == "alice-ci@build.7"
 
-    # characters STS does not allow are replaced by "_" (spec §2.0), as a query parameter too
+    # characters STS does not allow are replaced by "_" (as Vault), as a query parameter too
     proxy.clear()
     data = ok(bao.api("GET", f"{m}/creds/r?role_session_name=" + urllib.parse.quote("bob smith/x")), 200)["data"]
     assert data["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/bob_smith_x"
@@ -585,7 +585,7 @@ def test_role_policy_and_policy_arns_reach_assume_role(bao, captured, iam, clean
 
 
 # --------------------------------------------------------------------------
-# iam_groups on an assumed_role (spec §2.5)
+# iam_groups on an assumed_role (path_roles.go)
 # --------------------------------------------------------------------------
 
 
@@ -693,7 +693,7 @@ def test_federation_token_without_any_policy_is_refused(bao, captured):
 
 
 def test_federation_token_policy_may_come_from_iam_groups_alone(bao, captured, iam, cleanup):
-    """The 'at least one policy' rule is checked after the group merge (spec §2.3)."""
+    """The 'at least one policy' rule is checked after the group merge (as Vault)."""
     m, proxy = captured
     group, empty = f"fedgrp-{uid()}", f"fedempty-{uid()}"
     for g in (group, empty):
@@ -753,7 +753,7 @@ def test_session_token_with_mfa(bao, captured):
 
 
 # --------------------------------------------------------------------------
-# TTL rules (spec §1.6 step 2)
+# TTL rules (path_user.go)
 # --------------------------------------------------------------------------
 
 
@@ -839,7 +839,7 @@ def test_ttl_below_aws_minimum_with_moto(bao, ttl_role):
 def test_ttl_below_aws_minimum_is_aws_validation_error(bao, ttl_role, ttl, seconds):
     """With AWS's answer (emulated by the proxy): 400 `Error assuming role: ValidationError: ...`.
 
-    An explicit ``ttl=0`` is passed through as DurationSeconds=0 too (spec §1.6 step 2).
+    An explicit ``ttl=0`` is passed through as DurationSeconds=0 too (path_user.go).
     """
     m, proxy, r = ttl_role()
 
@@ -865,7 +865,7 @@ def test_default_sts_ttl_above_max_sts_ttl_is_refused(bao, plain):
 
 
 # --------------------------------------------------------------------------
-# STS endpoint fallback (spec §4.1)
+# STS endpoint fallback (client.go)
 # --------------------------------------------------------------------------
 
 
@@ -929,7 +929,7 @@ def test_fallback_after_5xx_but_not_after_4xx(bao, moto, mount, proxies, iam, cl
         "Error assuming role: AccessDenied: not authorized to perform sts:AssumeRole"]
     assert second.calls() == []
 
-    # Throttling is not "unreachable" either: 502, no fallback (spec §2.7)
+    # Throttling is not "unreachable" either: 502, no fallback
     first.clear()
     first.answer = lambda seen: (400, aws_error_xml("Throttling", "Rate exceeded"))
     (msg,) = errors_of(bao.api("POST", f"{m}/creds/{r}"), 502)

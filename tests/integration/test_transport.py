@@ -13,12 +13,14 @@ import re
 import signal
 import stat
 import time
+import tomllib
 
 import pytest
 
 import devstack
 
-PLUGIN_VERSION = "v0.1.0"
+# The version the plugin reports is Cargo.toml's.
+PLUGIN_VERSION = "v" + tomllib.loads((devstack.REPO / "Cargo.toml").read_text())["package"]["version"]
 
 
 # --------------------------------------------------------------------------
