@@ -219,6 +219,23 @@ def test_bad_values_name_the_field_and_store_nothing(bao, m):
         assert bao.api("GET", f"{m}/roles/{name}")[0] == 404
 
 
+def test_a_bad_update_leaves_the_role_and_the_tidy_settings_as_they_were(bao, m):
+    role(bao, m, "kept", default_ttl="2m", max_active_credentials=2)
+    before = ok(bao.api("GET", f"{m}/roles/kept"), 200)["data"]
+    status, out = bao.api("POST", f"{m}/roles/kept", {"key_ready_timeout": "5m", "default_ttl": "9m"})
+    assert status == 400 and "key_ready_timeout must be at most 120 seconds" in out["errors"][0], out
+    assert ok(bao.api("GET", f"{m}/roles/kept"), 200)["data"] == before
+    ok(bao.api("POST", f"{m}/config/tidy", {"interval": "1h", "min_age": "2h"}), 204)
+    for path, body, text in ((f"{m}/config/tidy", {"interval": -1}, 'field "interval": cannot provide negative'),
+                             (f"{m}/config/tidy", {"min_age": "soon"}, 'field "min_age"'),
+                             (f"{m}/tidy/iam-users", {"min_age": -5}, 'field "min_age": cannot provide negative')):
+        status, out = bao.api("POST", path, body)
+        assert status == 400 and text in out["errors"][0], (path, body, out)
+    read = ok(bao.api("GET", f"{m}/config/tidy"), 200)["data"]
+    assert (read["interval"], read["min_age"]) == (3600, 7200), read
+    ok(bao.api("POST", f"{m}/config/tidy", {"interval": 0}), 204)
+
+
 def test_at_the_cap_nothing_is_created_and_concurrent_requests_never_pass_it(bao, moto, m, proxy):
     role(bao, m, "capped", max_active_credentials=3)
     proxy.reset()

@@ -58,14 +58,16 @@ def test_credentials_come_without_a_lease_but_with_their_expiry(bao, captured, i
         left = (expires_at(data) - datetime.now(timezone.utc)).total_seconds()
         assert abs(left - data["ttl"]) <= 5, (left, data)
         assert proxy.calls(action)[-1].params["DurationSeconds"] == "1200"
-    status, body = bao.api("GET", f"sys/leases/lookup/{m}/{prefix}/nl?list=true")
-    assert status == 404 and not (body or {}).get("data"), (status, body)
+        status, body = bao.api("GET", f"sys/leases/lookup/{m}/{prefix}/nl?list=true")
+        assert status == 404 and not (body or {}).get("data"), (prefix, status, body)
 
-    # Turning it off gives the lease back (the default).
+    # Turning it off gives the lease back (the default), and the lookup above then finds it.
     write_role(bao, m, "nl", no_lease=False)
     body = ok(bao.api("POST", f"{m}/creds/nl"), 200)
     assert body["lease_id"].startswith(f"{m}/creds/nl/") and body["lease_duration"] > 0
     assert "expiration" not in body["data"]
+    listed = ok(bao.api("GET", f"sys/leases/lookup/{m}/creds/nl?list=true"), 200)["data"]["keys"]
+    assert body["lease_id"].rsplit("/", 1)[-1] in listed, listed
 
 
 def test_no_lease_is_refused_for_iam_user(bao, captured):
