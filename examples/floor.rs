@@ -9,7 +9,9 @@
 //!
 //! Paths: `item/<name>` (write stores the request's data in memory, read answers it),
 //! `items/` (list of the stored names), `fill` (write `count=N` to store N items `item-<i>`
-//! with the data of `template`, for list benchmarks without N requests).
+//! with the data of `template`, for list benchmarks without N requests), `lease/<name>` (read
+//! answers an empty secret under a lease whose revoke does nothing: what the server itself
+//! spends per lease in a `revoke-prefix`, the floor for the engine's mass revoke).
 //!
 //! Build: `cargo build --release --example floor` (target/release/examples/floor).
 
@@ -19,10 +21,15 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
 
+use std::time::Duration;
+
 use vault_plugin_secrets_aws::framework::{
     self, handler, name_segment, Ctx, Field, FieldType, Framework, HandlerResult, MountConfig,
-    Operation, Path, Response, SpecialPaths,
+    Operation, Path, Response, SecretResponse, SecretType, SpecialPaths, SECRET_TYPE_KEY,
 };
+
+/// The secret type of `lease/<name>`.
+const LEASE: &str = "floor_lease";
 
 /// One mount's items, in memory only.
 #[derive(Default)]
@@ -75,6 +82,25 @@ async fn fill(ctx: Ctx<Floor>) -> HandlerResult {
     Ok(None)
 }
 
+async fn lease(_: Ctx<Floor>) -> HandlerResult {
+    let mut internal_data = Map::new();
+    internal_data.insert(SECRET_TYPE_KEY.into(), Value::from(LEASE));
+    Ok(Some(Response {
+        data: Some(Map::new()),
+        secret: Some(SecretResponse {
+            internal_data,
+            ttl: Duration::from_secs(3600),
+            max_ttl: Duration::from_secs(3600),
+            renewable: false,
+        }),
+        ..Response::default()
+    }))
+}
+
+async fn revoke_nothing(_: Ctx<Floor>) -> HandlerResult {
+    Ok(None)
+}
+
 fn floor() -> Framework<Floor> {
     Framework {
         help: "The floor engine: answers from memory (a benchmark baseline).",
@@ -90,6 +116,13 @@ fn floor() -> Framework<Floor> {
             Path::new("items/?")
                 .op(Operation::List, "List items", handler(list_items))
                 .help("The stored items.", "Lists the names of the stored items."),
+            Path::new(format!("lease/{}", name_segment("name")))
+                .field(Field::new("name", FieldType::String, "Lease name").required())
+                .op(Operation::Read, "Issue a lease", handler(lease))
+                .help(
+                    "A lease on nothing.",
+                    "Reads answer an empty secret under a one-hour lease; revoke does nothing.",
+                ),
             Path::new("fill")
                 .field(Field::new("count", FieldType::Int, "How many items"))
                 .op(Operation::Update, "Store count items", handler(fill))
@@ -98,7 +131,12 @@ fn floor() -> Framework<Floor> {
                     "Stores item-0 .. item-<count-1>.",
                 ),
         ],
-        secrets: Vec::new(),
+        secrets: vec![SecretType {
+            name: LEASE,
+            fields: Vec::new(),
+            renew: None,
+            revoke: handler(revoke_nothing),
+        }],
         special_paths: SpecialPaths::default(),
         factory: Arc::new(|_: &MountConfig| Floor::default()),
         wal_rollback: None,
