@@ -348,6 +348,44 @@ def test_the_sweep_never_names_a_user_whose_lease_still_runs(bao, moto, mount, p
     assert not any(user_exists(iam, u) for u in users)
 
 
+def test_the_sweep_spares_a_user_under_a_wal_entry_and_judges_one_without_a_record_by_age(bao, moto, m, proxy):
+    iam = moto.client("iam")
+    role(bao, m, "walheld", default_ttl="1s")
+    role(bao, m, "walmark", default_ttl="2s")
+    # A half-made user AWS will not let the engine undo: CreateAccessKey and DeleteUser refused.
+    # Its WAL entry stays for the rollback, and so does its record (which ends after 1 s).
+    denied = aws_error_xml("Sender", "AccessDenied", "not allowed").decode()
+    proxy.configure(stub={"CreateAccessKey": [403, denied], "DeleteUser": [403, denied]})
+    status, body = bao.api("GET", f"{m}/creds/walheld")
+    proxy.configure(stub={})
+    assert status >= 400, body
+    names = [u["UserName"] for page in iam.get_paginator("list_users").paginate() for u in page["Users"]]
+    (held,) = [n for n in names if "-walheld-" in n]
+    # A user with the mount's tag that the engine never recorded (a lost record, a restored server).
+    hand = f"tagged-by-hand-{uid()}"
+    iam.create_user(UserName=hand, Tags=[{"Key": "vault-secrets-aws-mount", "Value": tag_of_mount(bao, m)}])
+    marker = force_orphan(bao, moto, m, proxy, "walmark")
+
+    def orphans(min_age) -> list:
+        return ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": min_age}), 200)["data"]["orphaned_users"]
+
+    try:
+        wait_until(lambda: marker in orphans(0), "the marker's lease to end", 20)
+        named = orphans(0)
+        assert held not in named and hand in named, (held, hand, named)
+        named = orphans("1h")
+        assert hand not in named and marker not in named and held not in named, named
+        out = ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0, "dry_run": False}), 200)["data"]
+        assert set(out["deleted_users"]) >= {hand, marker} and held not in out["deleted_users"], out
+        assert user_exists(iam, held) and not user_exists(iam, hand)
+    finally:
+        for p in iam.list_user_policies(UserName=held)["PolicyNames"]:
+            iam.delete_user_policy(UserName=held, PolicyName=p)
+        iam.delete_user(UserName=held)
+        if user_exists(iam, hand):
+            iam.delete_user(UserName=hand)
+
+
 def test_the_periodic_sweep_deletes_orphans_on_its_own(bao, moto, m, proxy):
     iam = moto.client("iam")
     role(bao, m, "periodic", default_ttl="1s")
