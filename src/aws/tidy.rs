@@ -29,7 +29,7 @@ use crate::framework::{
 
 use super::iam_user::record::{self, unix, UserRecord};
 use super::iam_user::{delete_user, MOUNT_TAG_KEY, WAL_KIND_USER};
-use super::metrics::ORPHANS_DELETED;
+use super::metrics::{ORPHANS_DELETED, ORPHAN_DELETE_FAILURES, ORPHAN_SWEEPS};
 use super::pages::{collect_pages, iam_page, PageError};
 use super::AwsBackend;
 
@@ -181,6 +181,7 @@ pub(crate) async fn sweep(
                 result.deleted.push(user.name.clone());
             }
             Err(e) => {
+                backend.metrics.add(ORPHAN_DELETE_FAILURES, Vec::new(), 1);
                 tracing::warn!(username = %user.name, error = %e, "could not delete an orphaned IAM user; the next sweep tries again");
                 result.failed.push((user.name.clone(), e.to_string()));
             }
@@ -351,7 +352,12 @@ async fn run_if_due(
         )
         .await?;
     let min_age = Duration::from_secs(cfg.min_age.max(0) as u64);
-    let s = sweep(backend, storage, min_age, false).await?;
+    let swept = sweep(backend, storage, min_age, false).await;
+    let outcome = if swept.is_ok() { "success" } else { "error" };
+    backend
+        .metrics
+        .add(ORPHAN_SWEEPS, vec![("outcome", outcome.to_string())], 1);
+    let s = swept?;
     tracing::info!(
         orphaned = s.orphaned.len(),
         deleted = s.deleted.len(),

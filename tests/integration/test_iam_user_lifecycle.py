@@ -395,6 +395,10 @@ def test_the_periodic_sweep_deletes_orphans_on_its_own(bao, moto, m, proxy):
     assert (read["interval"], read["min_age"]) == (2, 0)
     wait_until(lambda: not user_exists(iam, orphan), "the periodic sweep to delete the orphan", 30)
     assert ok(bao.api("GET", f"{m}/config/tidy"), 200)["data"]["last_run"]
+    text = scrape(bao, m)
+    assert metric(text, 'vault_aws_orphan_sweeps_total{outcome="success"}') >= 1, text
+    assert metric(text, 'vault_aws_orphan_sweeps_total{outcome="error"}') == 0
+    assert metric(text, "vault_aws_orphans_deleted_total") >= 1
     ok(bao.api("POST", f"{m}/config/tidy", {"interval": 0}), 204)
 
 

@@ -213,6 +213,8 @@ def test_every_alert_series_exists_from_the_start_at_zero(scraped):
         f'vault_aws_api_calls_total{{{sel(operation="DeleteLoginProfile")}}}': 4,
         f'vault_aws_key_ready_timeouts_total{{{sel()}}}': 1,
         f'vault_aws_orphans_deleted_total{{{sel()}}}': 1,
+        f'vault_aws_orphan_delete_failures_total{{{sel()}}}': 1,
+        f'vault_aws_orphan_sweeps_total{{{sel()}}}': 2,
         f'vault_aws_key_ready_seconds_count{{{sel()}}}': 1,
         f'vault_aws_pacer_wait_seconds_count{{{sel()}}}': 2,
         f'vault_aws_wal_entries{{{sel()}}}': 1,
@@ -241,7 +243,7 @@ def test_promtool_accepts_the_text_and_the_rules(scraped):
     # The running Prometheus loaded and evaluates every rule against the real series.
     groups = scraped.prom.api("rules")["groups"]
     rules = [r for g in groups for r in g["rules"]]
-    assert len(rules) == 13, [r["name"] for r in rules]
+    assert len(rules) == 14, [r["name"] for r in rules]
     scraped.prom.wait_for('vault_aws:issue_error_ratio:rate5m{type="iam_user"}', "a recorded rule")
     rules = [r for g in scraped.prom.api("rules")["groups"] for r in g["rules"]]
     assert all(r["health"] == "ok" and not r.get("lastError") for r in rules), rules

@@ -44,6 +44,10 @@ pub(crate) const KEY_READY_SECONDS: &str = "vault_aws_key_ready_seconds";
 pub(crate) const KEY_READY_TIMEOUTS: &str = "vault_aws_key_ready_timeouts_total";
 /// `vault_aws_orphans_deleted_total`.
 pub(crate) const ORPHANS_DELETED: &str = "vault_aws_orphans_deleted_total";
+/// `vault_aws_orphan_delete_failures_total`.
+pub(crate) const ORPHAN_DELETE_FAILURES: &str = "vault_aws_orphan_delete_failures_total";
+/// `vault_aws_orphan_sweeps_total{outcome}`.
+pub(crate) const ORPHAN_SWEEPS: &str = "vault_aws_orphan_sweeps_total";
 /// `vault_aws_issue_phase_seconds{type,phase}` (histogram).
 pub(crate) const ISSUE_PHASE_SECONDS: &str = "vault_aws_issue_phase_seconds";
 /// `vault_aws_pacer_wait_seconds{service}` (histogram).
@@ -157,6 +161,16 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         ORPHANS_DELETED,
         Kind::Counter,
         "Engine-made IAM users or keys found without an owner (lease or WAL entry) and deleted.",
+    ),
+    (
+        ORPHAN_DELETE_FAILURES,
+        Kind::Counter,
+        "Orphaned IAM users a sweep could not delete (the next sweep tries again; the log names them).",
+    ),
+    (
+        ORPHAN_SWEEPS,
+        Kind::Counter,
+        "Periodic orphan sweeps (config/tidy interval) by outcome.",
     ),
     (
         ISSUE_PHASE_SECONDS,
@@ -369,6 +383,10 @@ pub(crate) fn startup_series() -> Vec<(&'static str, Labels)> {
     s.push((KEY_READY_SECONDS, Vec::new()));
     s.push((KEY_READY_TIMEOUTS, Vec::new()));
     s.push((ORPHANS_DELETED, Vec::new()));
+    s.push((ORPHAN_DELETE_FAILURES, Vec::new()));
+    for o in ["success", "error"] {
+        s.push((ORPHAN_SWEEPS, labels([("outcome", o)])));
+    }
     s
 }
 

@@ -56,6 +56,8 @@ fn alert_series_exist_from_the_start_at_zero() {
         "vault_aws_root_rotations_total{outcome=\"success\"}",
         "vault_aws_key_ready_timeouts_total",
         "vault_aws_orphans_deleted_total",
+        "vault_aws_orphan_delete_failures_total",
+        "vault_aws_orphan_sweeps_total{outcome=\"error\"}",
         "vault_aws_key_ready_seconds_count",
         "vault_aws_pacer_wait_seconds_count{service=\"IAM\"}",
         "vault_aws_pacer_wait_seconds_count{service=\"STS\"}",
