@@ -350,6 +350,13 @@ class Restart(OwnServer):
         s["final"] = root_config(rb.api, m)
 
 
+SWEEP_EVERY = 3
+
+
+def list_users_calls(proxy: faultproxy.FaultProxy) -> int:
+    return proxy.stats().get("actions", {}).get("ListUsers", {}).get("calls", 0)
+
+
 class Failover(OwnServer):
     """3-node raft: kill -9 the active node right after the first rotation."""
 
@@ -374,13 +381,26 @@ class Failover(OwnServer):
         m = "ha"
         ok(leader.api("POST", f"sys/mounts/{m}", {"type": "aws"}), 204)
         configure(leader.api, m, proxy.url, root, rotation_period=SLOW_PERIOD)
+        # The periodic orphan sweep on the same mount (issue 14): once per interval across the
+        # cluster, and on the new active node after the failover.
+        ok(leader.api("POST", f"{m}/config/tidy", {"interval": f"{SWEEP_EVERY}s", "min_age": 0}), 204)
+        tag = ok(leader.api("GET", f"{m}/config/tidy"), 200)["data"]["mount_tag_value"]
+        sweeps_from, s["sweep_window_started"] = list_users_calls(proxy), time.time()
         due1 = parse_utc(root_config(leader.api, m)["next_vault_rotation"])
         c = wait_rotated(leader.api, m, root.access_key, due1 + 30, "the first rotation")
+        s["sweeps_before_kill"] = list_users_calls(proxy) - sweeps_from
+        s["sweep_window"] = time.time() - s["sweep_window_started"]
         os.kill(leader.pid, signal.SIGKILL)
         s["killed_at"] = time.time()
         s["first"] = c
         new = cluster.wait_active(exclude=leader, timeout=60)
         s["new_active_after"] = time.time() - s["killed_at"]
+        orphan = f"ha-tagged-orphan-{int(time.time())}"
+        self.iam.create_user(UserName=orphan, Tags=[{"Key": "vault-secrets-aws-mount", "Value": tag}])
+        s["orphan_swept_after_failover"] = wait_until(
+            lambda: orphan not in {u["UserName"] for p in self.iam.get_paginator("list_users").paginate()
+                                   for u in p["Users"]},
+            time.time() + 60, "the new active node's sweep to delete a tagged orphan")
         s["calls_after_failover"] = None
         due2 = parse_utc(c["next_vault_rotation"])
         time.sleep(max(0.0, due2 - 2 - time.time()))
@@ -601,6 +621,15 @@ def test_rotation_happens_once_across_a_restart_and_a_reload(restart):
     assert s["create_calls_after_third"] == 3, s
     assert s["third"]["last_rotation_outcome"] == "success"
     assert s["keys_after_third"] == {s["third"]["access_key"]} == {s["final"]["access_key"]}
+
+
+def test_the_periodic_orphan_sweep_runs_once_per_interval_and_carries_on_after_failover(failover):
+    s = failover.result()
+    expected = s["sweep_window"] / SWEEP_EVERY
+    assert expected >= 3, s
+    # One node sweeps: about one ListUsers per interval, not one per node.
+    assert 0.5 * expected <= s["sweeps_before_kill"] <= expected + 2, s
+    assert s["orphan_swept_after_failover"], s
 
 
 def test_rotation_happens_once_across_an_active_node_failover(failover):
