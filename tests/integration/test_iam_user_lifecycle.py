@@ -261,6 +261,11 @@ def test_at_the_cap_nothing_is_created_and_concurrent_requests_never_pass_it(bao
 # --------------------------------------------------------------------------
 
 
+def orphans(bao, m: str, min_age=0) -> list:
+    """The users a dry-run sweep of mount ``m`` names."""
+    return ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": min_age}), 200)["data"]["orphaned_users"]
+
+
 def force_orphan(bao, moto, m: str, proxy, role_name: str) -> str:
     """A user whose revoke AWS refused and whose lease was then force-revoked."""
     body = ok(bao.api("GET", f"{m}/creds/{role_name}"), 200)
@@ -335,11 +340,8 @@ def test_the_sweep_never_names_a_user_whose_lease_still_runs(bao, moto, mount, p
     # two users' records would have ended too, had they followed the role's TTL.
     marker = force_orphan(bao, moto, m, proxy, "marker")
 
-    def orphans() -> list:
-        return ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0}), 200)["data"]["orphaned_users"]
-
-    wait_until(lambda: marker in orphans(), "the marker's lease to end", 20)
-    named = orphans()
+    wait_until(lambda: marker in orphans(bao, m), "the marker's lease to end", 20)
+    named = orphans(bao, m)
     assert not set(users) & set(named), (users, named)
     ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0, "dry_run": False}), 200)
     assert all(user_exists(iam, u) for u in users) and not user_exists(iam, marker)
@@ -366,14 +368,11 @@ def test_the_sweep_spares_a_user_under_a_wal_entry_and_judges_one_without_a_reco
     iam.create_user(UserName=hand, Tags=[{"Key": "vault-secrets-aws-mount", "Value": tag_of_mount(bao, m)}])
     marker = force_orphan(bao, moto, m, proxy, "walmark")
 
-    def orphans(min_age) -> list:
-        return ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": min_age}), 200)["data"]["orphaned_users"]
-
     try:
-        wait_until(lambda: marker in orphans(0), "the marker's lease to end", 20)
-        named = orphans(0)
+        wait_until(lambda: marker in orphans(bao, m), "the marker's lease to end", 20)
+        named = orphans(bao, m)
         assert held not in named and hand in named, (held, hand, named)
-        named = orphans("1h")
+        named = orphans(bao, m, "1h")
         assert hand not in named and marker not in named and held not in named, named
         out = ok(bao.api("POST", f"{m}/tidy/iam-users", {"min_age": 0, "dry_run": False}), 200)["data"]
         assert set(out["deleted_users"]) >= {hand, marker} and held not in out["deleted_users"], out
